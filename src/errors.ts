@@ -1,0 +1,71 @@
+/**
+ * Every error the proxy raises on purpose, with a stable `code`.
+ *
+ * Codes are part of the interface: they appear in logs, in metrics labels
+ * (`cause`) and in the bodies of 4xx/5xx answers the proxy writes itself, so
+ * operators can alert on them. Never reuse or rename a code; add new ones.
+ */
+export class ProvenanceProxyError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A start-up option is missing or breaks its rule. */
+export class InvalidOptionError extends ProvenanceProxyError {
+  readonly option: string;
+  constructor(option: string, rule: string) {
+    super('ERR_INVALID_OPTION', `invalid option ${option}: ${rule}`);
+    this.option = option;
+  }
+}
+
+/** The client sent something that is not a well-formed proxy request. */
+export class BadRequestError extends ProvenanceProxyError {
+  constructor(message: string) {
+    super('ERR_BAD_REQUEST', message);
+  }
+}
+
+/** Upstream could not be reached or failed; `cause` names why (dns, refused, tls, reset, timeout, ...). */
+export class UpstreamError extends ProvenanceProxyError {
+  readonly cause_: UpstreamFailureCause;
+  constructor(cause: UpstreamFailureCause, message: string, options?: { cause?: unknown }) {
+    super(`ERR_UPSTREAM_${cause.toUpperCase()}`, message, options);
+    this.cause_ = cause;
+  }
+}
+
+export type UpstreamFailureCause =
+  | 'dns'
+  | 'refused'
+  | 'unreachable'
+  | 'tls_untrusted'
+  | 'tls_hostname'
+  | 'tls_expired'
+  | 'tls_other'
+  | 'reset'
+  | 'timeout'
+  | 'protocol'
+  | 'other';
+
+/** The certificate authority could not be loaded or minted. */
+export class CertificateAuthorityError extends ProvenanceProxyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CA', message, options);
+  }
+}
+
+/** The journal is unreadable, its hash chain is broken, or its last line is torn. */
+export class JournalError extends ProvenanceProxyError {
+  constructor(
+    code: 'ERR_JOURNAL_CHAIN' | 'ERR_JOURNAL_TORN' | 'ERR_JOURNAL_IO' | 'ERR_JOURNAL_PARSE',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}

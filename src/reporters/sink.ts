@@ -1,0 +1,35 @@
+import type { InTotoStatement } from '../provenance/statement-types.js';
+import type { DsseEnvelope } from '../signing/envelope.js';
+
+/** One signed statement on its way to the sinks. */
+export interface SignedReport {
+  /** Stable across restarts: the outbox and the sinks use it to deliver exactly once. */
+  readonly reportId: string;
+  /** `image`: sent as soon as one push is acknowledged; `build`: the complete statement at finalize. */
+  readonly kind: 'image' | 'build';
+  readonly statement: InTotoStatement;
+  readonly envelope: DsseEnvelope;
+}
+
+/** A place provenance goes to. Small on purpose: Grafeas, files, and later OCI referrers. */
+export interface ProvenanceSink {
+  /** Stable name, used in metrics labels and logs (`grafeas`, `file`). */
+  readonly name: string;
+  /** Resolves when the sink has durably accepted the report; rejects with SinkError otherwise. Must be idempotent per reportId. */
+  deliver(report: SignedReport): Promise<void>;
+}
+
+/** Why a delivery failed, and whether trying again can help. */
+export class SinkError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  /** A short label for metrics (`http_503`, `network`, `http_400`, ...). */
+  readonly cause_: string;
+  constructor(message: string, opts: { retryable: boolean; cause: string; code?: string; error?: unknown }) {
+    super(message, { cause: opts.error });
+    this.name = 'SinkError';
+    this.code = opts.code ?? 'ERR_SINK';
+    this.retryable = opts.retryable;
+    this.cause_ = opts.cause;
+  }
+}
