@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { ProvenanceProxyError } from '../errors.js';
+import { caCommand } from './ca-command.js';
+import { runCommand } from './run-command.js';
+
+const HELP = `Usage: provenance-proxy <command> [options]
+
+Commands:
+  run       start the intercepting proxy and its control server
+  ca        print the running proxy's CA certificate, or create a CA pair for a Secret
+  journal   verify the observation journal (journal verify --data-dir DIR)
+  store     run the Grafeas v1 compatible provenance store
+  verify    verify signed provenance for an image digest
+
+Run 'provenance-proxy <command> --help' for a command's options.
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => runCommand,
+  ca: async () => caCommand,
+  journal: async () => (await import('./journal-command.js')).journalCommand,
+  store: async () => (await import('./store-entry.js')).storeCommand,
+  verify: async () => (await import('./verify-entry.js')).verifyCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`provenance-proxy: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ProvenanceProxyError) {
+      process.stderr.write(`provenance-proxy: ${error.message} [${error.code}]\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`provenance-proxy: ${(error as Error)?.message ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

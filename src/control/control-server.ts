@@ -1,0 +1,144 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  readonly handler: RouteHandler;
+  /** State-changing routes need the control token. */
+  readonly guarded: boolean;
+}
+
+export interface ControlServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly registry: Registry;
+  readonly caCertPem: () => string | null;
+  readonly isReady: () => boolean;
+  /** Bearer token for guarded routes; null disables them (they answer 403). */
+  readonly controlToken: string | null;
+  readonly logger: Logger;
+}
+
+/**
+ * The control listener: health, readiness, metrics, the CA certificate, and
+ * the read-only /v1 views later stages register. It is a separate listener so
+ * that network policy can expose it to Prometheus and the platform without
+ * exposing the proxy port, and vice versa.
+ */
+export class ControlServer {
+  readonly #opts: ControlServerOptions;
+  readonly #server: http.Server;
+  readonly #routes: Route[] = [];
+
+  constructor(opts: ControlServerOptions) {
+    this.#opts = opts;
+    this.#server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        opts.logger.error({ err: error, path: req.url }, 'control request failed');
+        if (!res.headersSent) json(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
+        else res.destroy();
+      });
+    });
+    this.route('GET', '/healthz', (_req, res) => text(res, 200, 'ok\n'));
+    this.route('GET', '/readyz', (_req, res) =>
+      opts.isReady() ? text(res, 200, 'ready\n') : text(res, 503, 'not ready\n'),
+    );
+    this.route('GET', '/metrics', async (_req, res) => {
+      const body = await opts.registry.metrics();
+      res.writeHead(200, { 'content-type': opts.registry.contentType });
+      res.end(body);
+    });
+    this.route('GET', '/ca.pem', (_req, res) => {
+      const pem = opts.caCertPem();
+      if (pem === null) text(res, 503, 'CA not ready\n');
+      else {
+        res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+        res.end(pem);
+      }
+    });
+  }
+
+  route(method: string, path: string, handler: RouteHandler, options: { guarded?: boolean } = {}): void {
+    this.#routes.push({ method, path, handler, guarded: options.guarded ?? false });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#opts.port, this.#opts.host, () => {
+        this.#server.off('error', reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const candidates = this.#routes.filter((r) => r.path === url.pathname);
+    if (candidates.length === 0) {
+      json(res, 404, { error: { code: 'ERR_NOT_FOUND', message: `no such endpoint ${url.pathname}` } });
+      return;
+    }
+    const route = candidates.find(
+      (r) => r.method === req.method || (req.method === 'HEAD' && r.method === 'GET'),
+    );
+    if (!route) {
+      res.setHeader('allow', candidates.map((r) => r.method).join(', '));
+      json(res, 405, {
+        error: { code: 'ERR_METHOD', message: `${req.method} not allowed on ${url.pathname}` },
+      });
+      return;
+    }
+    if (route.guarded && !this.#authorized(req)) {
+      json(res, this.#opts.controlToken === null ? 403 : 401, {
+        error: {
+          code: 'ERR_UNAUTHORIZED',
+          message:
+            this.#opts.controlToken === null
+              ? 'this endpoint needs --control-token-file to be configured'
+              : 'a valid bearer token is required',
+        },
+      });
+      return;
+    }
+    await route.handler(req, res, url);
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    const expected = this.#opts.controlToken;
+    if (expected === null) return false;
+    const header = req.headers.authorization ?? '';
+    const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    // Compare digests so the comparison time says nothing about the token's length or prefix.
+    const a = createHash('sha256').update(presented).digest();
+    const b = createHash('sha256').update(expected).digest();
+    return presented !== '' && timingSafeEqual(a, b);
+  }
+}
+
+export function json(res: ServerResponse, status: number, body: unknown): void {
+  const payload = `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+export function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}

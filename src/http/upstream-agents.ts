@@ -1,0 +1,43 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
+
+/**
+ * Keep-alive agents for upstream connections. The HTTPS agent verifies every
+ * certificate against `trustedRoots` (rejectUnauthorized is forced on) and
+ * counts successful handshakes (failures are counted where they are
+ * classified, in the forwarder).
+ */
+export function createUpstreamAgents(trustedRoots: readonly string[], metrics: ProxyMetrics) {
+  const agentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: 30_000,
+    maxFreeSockets: 64,
+    scheduling: 'lifo' as const,
+  };
+  const httpsAgent = new CountingHttpsAgent(
+    { ...agentOptions, ca: [...trustedRoots], rejectUnauthorized: true, ALPNProtocols: ['http/1.1'] },
+    metrics,
+  );
+  const httpAgent = new http.Agent(agentOptions);
+  return { httpsAgent, httpAgent };
+}
+
+class CountingHttpsAgent extends https.Agent {
+  readonly #metrics: ProxyMetrics;
+  constructor(options: https.AgentOptions, metrics: ProxyMetrics) {
+    super(options);
+    this.#metrics = metrics;
+  }
+
+  override createConnection(...args: Parameters<https.Agent['createConnection']>): Duplex {
+    // biome-ignore lint/suspicious/noExplicitAny: Agent.createConnection is untyped in @types/node
+    const socket = (https.Agent.prototype as any).createConnection.apply(this, args) as TLSSocket;
+    socket.once('secureConnect', () => {
+      this.#metrics.tlsHandshakes.inc({ side: 'upstream', result: 'ok', cause: '' });
+    });
+    return socket;
+  }
+}

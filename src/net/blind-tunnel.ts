@@ -1,0 +1,76 @@
+import net, { type Socket } from 'node:net';
+import type { TunnelRecord } from '../http/completed-exchange.js';
+import { classifyUpstreamError } from '../http/upstream-failure.js';
+
+/**
+ * Relays a CONNECT byte for byte without terminating TLS (`--tunnel` hosts).
+ * Nothing inside is observed; the tunnel itself (where, how much, how long)
+ * is reported so provenance can say what egress went unobserved.
+ */
+export function relayBlindTunnel(opts: {
+  client: Socket;
+  head: Buffer;
+  connectionId: string;
+  hostname: string;
+  port: number;
+  authority: string;
+  idleTimeoutMs: number;
+  onDone: (record: TunnelRecord) => void;
+}): void {
+  const { client, head } = opts;
+  const startedAt = Date.now();
+  let fromClient = head.length;
+  let fromUpstream = 0;
+  let failure: TunnelRecord['failure'] = null;
+  let done = false;
+  let established = false;
+  const upstream = net.connect({ host: opts.hostname, port: opts.port });
+  const finish = () => {
+    if (done) return;
+    done = true;
+    client.destroy();
+    upstream.destroy();
+    opts.onDone({
+      connectionId: opts.connectionId,
+      authority: opts.authority,
+      bytesFromClient: fromClient,
+      bytesFromUpstream: fromUpstream,
+      startedAt,
+      finishedAt: Date.now(),
+      failure,
+    });
+  };
+  upstream.setTimeout(opts.idleTimeoutMs, () => {
+    failure ??= { code: 'idle_timeout', message: 'no traffic for the idle timeout' };
+    finish();
+  });
+  upstream.once('connect', () => {
+    established = true;
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    client.on('data', (chunk: Buffer) => {
+      fromClient += chunk.length;
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      fromUpstream += chunk.length;
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  upstream.once('error', (error: NodeJS.ErrnoException) => {
+    const cause = classifyUpstreamError(error);
+    failure ??= { code: `upstream_${cause}`, message: error.message };
+    if (established || client.destroyed) finish();
+    else {
+      // finish() runs on the client's close, once the 502 is flushed.
+      client.end(
+        `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nprovenance-proxy: cannot reach ${opts.authority}: ${error.code ?? error.message}\n`,
+      );
+    }
+  });
+  client.once('error', () => finish());
+  client.once('close', finish);
+  upstream.once('close', () => {
+    if (established) finish();
+  });
+}

@@ -1,0 +1,301 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { type HostPattern, matchesAny } from '../config/host-pattern.js';
+import type { TunnelRecord } from '../http/completed-exchange.js';
+import type { ExchangeForwarder, UpstreamTarget } from '../http/exchange-forwarder.js';
+import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import type { LeafCache } from '../tls/leaf-cache.js';
+import { relayBlindTunnel } from './blind-tunnel.js';
+import { interceptTls } from './tls-interceptor.js';
+
+export interface ProxyListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly intercept: readonly HostPattern[];
+  readonly tunnel: readonly HostPattern[];
+  readonly headersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly forwarder: ExchangeForwarder;
+  readonly leaves: LeafCache;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  readonly onTunnel: (record: TunnelRecord) => void;
+}
+
+/**
+ * The one proxy port: CONNECT (intercepted or blind) and absolute-form plain
+ * HTTP. Requests inside intercepted tunnels are served by a second, socket-less
+ * HTTP server fed the decrypted sockets, so both paths share the forwarder.
+ */
+export class ProxyListener {
+  readonly #opts: ProxyListenerOptions;
+  readonly #outer: http.Server;
+  readonly #inner: http.Server;
+  readonly #sockets = new Set<Duplex>();
+  readonly #targets = new WeakMap<Duplex, UpstreamTarget>();
+  #connectionCounter = 0;
+
+  constructor(opts: ProxyListenerOptions) {
+    this.#opts = opts;
+    const serverOptions: http.ServerOptions = {
+      headersTimeout: opts.headersTimeoutMs,
+      // Uploads of multi-GiB layers legitimately take long; idleness is what we bound.
+      requestTimeout: 0,
+      keepAliveTimeout: Math.min(opts.idleTimeoutMs, 65_000),
+      connectionsCheckingInterval: Math.min(5_000, opts.headersTimeoutMs),
+      maxHeaderSize: 64 * 1024,
+    };
+    this.#outer = http.createServer(serverOptions);
+    this.#inner = http.createServer(serverOptions);
+    for (const server of [this.#outer, this.#inner]) {
+      server.timeout = opts.idleTimeoutMs;
+      server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) =>
+        this.#onClientError(error, socket),
+      );
+    }
+    this.#outer.on('connection', (socket: Socket) => this.#track(socket, 'proxy'));
+    this.#outer.on('request', (req, res) => this.#onPlainRequest(req, res));
+    this.#outer.on('upgrade', (req, socket, head) => this.#onPlainUpgrade(req, socket, head));
+    this.#outer.on('connect', (req, socket, head) => this.#onConnect(req, socket as Socket, head));
+    this.#inner.on('request', (req, res) => this.#onTunnelledRequest(req, res));
+    this.#inner.on('upgrade', (req, socket, head) => this.#onTunnelledUpgrade(req, socket, head));
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#outer.once('error', reject);
+      this.#outer.listen(this.#opts.port, this.#opts.host, () => {
+        this.#outer.off('error', reject);
+        resolve(this.#outer.address() as AddressInfo);
+      });
+    });
+  }
+
+  get listening(): boolean {
+    return this.#outer.listening;
+  }
+
+  /** Stop accepting; idle keep-alive connections close now, busy ones when their exchange ends. */
+  stopAccepting(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#outer.close(() => resolve()));
+    this.#outer.closeIdleConnections();
+    this.#inner.closeIdleConnections();
+    // Keep-alive connections that become idle later must not hold the shutdown.
+    for (const server of [this.#outer, this.#inner]) {
+      server.on('request', (_req, res: ServerResponse) => res.setHeader('connection', 'close'));
+    }
+    return closed;
+  }
+
+  /** Drop every remaining connection (after the shutdown grace period). */
+  destroyAll(): void {
+    for (const socket of this.#sockets) socket.destroy();
+    this.#outer.closeAllConnections();
+    this.#inner.closeAllConnections();
+  }
+
+  #track(socket: Duplex, kind: 'proxy' | 'intercepted' | 'tunnel'): void {
+    this.#sockets.add(socket);
+    this.#opts.metrics.activeConnections.inc({ kind });
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#opts.metrics.activeConnections.dec({ kind });
+    });
+  }
+
+  #nextConnectionId(): string {
+    return `c${++this.#connectionCounter}`;
+  }
+
+  #onPlainRequest(req: IncomingMessage, res: ServerResponse): void {
+    const target = this.#absoluteTarget(req);
+    if (!target) {
+      this.#opts.metrics.clientErrors.inc({ cause: 'not_absolute_form' });
+      reject(
+        res,
+        400,
+        'provenance-proxy is a forward proxy: send absolute-form http:// requests, or CONNECT for https\n',
+      );
+      return;
+    }
+    req.headers.host = target.upstream.authority;
+    this.#opts.forwarder.forward(req, res, target.upstream, target.originTarget);
+  }
+
+  #onPlainUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = this.#absoluteTarget(req);
+    if (!target) {
+      this.#opts.metrics.clientErrors.inc({ cause: 'not_absolute_form' });
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.#opts.forwarder.upgrade(req, socket, head, target.upstream, target.originTarget);
+  }
+
+  #absoluteTarget(req: IncomingMessage): { upstream: UpstreamTarget; originTarget: string } | null {
+    const raw = req.url ?? '';
+    if (!/^http:\/\//i.test(raw)) return null;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      return null;
+    }
+    if (url.username || url.password || !url.hostname) return null;
+    const port = url.port ? Number(url.port) : 80;
+    const hostname = url.hostname.replace(/^\[|\]$/g, '');
+    const originTarget = raw.slice(raw.indexOf('/', 'http://'.length)) || '/';
+    return {
+      upstream: {
+        connectionId: this.#connectionIdOf(req.socket),
+        scheme: 'http',
+        hostname,
+        port,
+        authority: `${url.hostname}:${port}`,
+      },
+      originTarget: originTarget.startsWith('/') ? originTarget : '/',
+    };
+  }
+
+  #connectionIdOf(socket: Duplex): string {
+    const known = this.#targets.get(socket);
+    if (known) return known.connectionId;
+    const id = this.#nextConnectionId();
+    this.#targets.set(socket, { connectionId: id, scheme: 'http', hostname: '', port: 0, authority: '' });
+    return id;
+  }
+
+  #onConnect(req: IncomingMessage, client: Socket, head: Buffer): void {
+    const authority = parseAuthority(req.url ?? '');
+    if (!authority) {
+      this.#opts.metrics.clientErrors.inc({ cause: 'bad_connect_target' });
+      client.end(
+        'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nprovenance-proxy: CONNECT needs host:port\n',
+      );
+      return;
+    }
+    const connectionId = this.#nextConnectionId();
+    client.setTimeout(this.#opts.idleTimeoutMs, () => client.destroy());
+    client.on('error', () => client.destroy());
+    const { hostname, port } = authority;
+    const blind =
+      matchesAny(this.#opts.tunnel, hostname, port) || !matchesAny(this.#opts.intercept, hostname, port);
+    if (blind) {
+      this.#opts.metrics.activeConnections.inc({ kind: 'tunnel' });
+      relayBlindTunnel({
+        client,
+        head,
+        connectionId,
+        hostname,
+        port,
+        authority: authority.text,
+        idleTimeoutMs: this.#opts.idleTimeoutMs,
+        onDone: (record) => {
+          this.#opts.metrics.activeConnections.dec({ kind: 'tunnel' });
+          this.#opts.metrics.tunnels.inc({ result: record.failure ? 'failed' : 'ok' });
+          this.#opts.metrics.bytes.inc({ direction: 'in', mode: 'tunnel' }, record.bytesFromClient);
+          this.#opts.metrics.bytes.inc({ direction: 'out', mode: 'tunnel' }, record.bytesFromUpstream);
+          this.#opts.onTunnel(record);
+        },
+      });
+      return;
+    }
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    interceptTls({
+      client,
+      head,
+      hostname,
+      leaves: this.#opts.leaves,
+      handshakeTimeoutMs: this.#opts.headersTimeoutMs,
+      metrics: this.#opts.metrics,
+      logger: this.#opts.logger,
+      onSecure: (tlsSocket: TLSSocket) => {
+        this.#targets.set(tlsSocket, {
+          connectionId,
+          scheme: 'https',
+          hostname,
+          port,
+          authority: authority.text,
+        });
+        this.#track(tlsSocket, 'intercepted');
+        this.#inner.emit('connection', tlsSocket);
+      },
+    });
+  }
+
+  #onTunnelledRequest(req: IncomingMessage, res: ServerResponse): void {
+    const target = this.#targets.get(req.socket);
+    const raw = req.url ?? '';
+    if (!target || !raw.startsWith('/')) {
+      this.#opts.metrics.clientErrors.inc({ cause: 'bad_request_target' });
+      reject(res, 400, 'provenance-proxy: requests inside a CONNECT tunnel must use origin-form targets\n');
+      return;
+    }
+    this.#opts.forwarder.forward(req, res, target, raw);
+  }
+
+  #onTunnelledUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = this.#targets.get(req.socket);
+    const raw = req.url ?? '';
+    if (!target || !raw.startsWith('/')) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.#opts.forwarder.upgrade(req, socket, head, target, raw);
+  }
+
+  #onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex): void {
+    const metrics = this.#opts.metrics;
+    if (error.rawPacket?.[0] === 0x16) {
+      metrics.clientErrors.inc({ cause: 'tls_on_plain_port' });
+      socket.destroy();
+      return;
+    }
+    const { status, cause } = clientErrorAnswer(error.code);
+    metrics.clientErrors.inc({ cause });
+    this.#opts.logger.debug({ code: error.code, cause }, 'rejected a malformed request');
+    if (socket.writable && status !== null) {
+      const body = `provenance-proxy: ${cause.replace(/_/g, ' ')}\n`;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  }
+}
+
+function clientErrorAnswer(code: string | undefined): { status: number | null; cause: string } {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, cause: 'header_too_large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'HPE_HEADERS_TIMEOUT':
+      return { status: 408, cause: 'header_timeout' };
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return { status: null, cause: 'client_reset' };
+    default:
+      return { status: 400, cause: 'bad_request' };
+  }
+}
+
+function reject(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/** `host:port` of a CONNECT request (IPv6 in brackets). Port is required: there is no default for CONNECT. */
+export function parseAuthority(text: string): { hostname: string; port: number; text: string } | null {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/.exec(text);
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return null;
+  const hostname = (match[1] ?? match[2]!).toLowerCase();
+  return { hostname, port, text: match[1] ? `[${hostname}]:${port}` : `${hostname}:${port}` };
+}
