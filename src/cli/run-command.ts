@@ -30,11 +30,14 @@ export async function runCommand(argv: string[]): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      // shutdown() stops accepting synchronously, before its first await: log after it, so
+      // the line means what it says.
+      const shutdown = proxy.shutdown(options.shutdownGraceMs);
       logger.info(
         { signal, graceMs: options.shutdownGraceMs },
-        'shutting down: draining in-flight exchanges',
+        'shutting down: no new connections, draining in-flight exchanges',
       );
-      proxy.shutdown(options.shutdownGraceMs).then(
+      shutdown.then(
         ({ drained }) => {
           logger.info({ drained }, drained ? 'shut down cleanly' : 'shut down at the grace deadline');
           logger.flush?.();

@@ -197,15 +197,11 @@ export class ExchangeForwarder {
           host: target.hostname,
           port: target.port,
         },
-        ssl:
-          target.scheme === 'https'
-            ? {
-                servername: sniName(target.hostname),
-                ca: [...this.#deps.trustedRoots],
-                rejectUnauthorized: true,
-              }
-            : {},
-      },
+        // http-proxy copies target fields over `ssl`, so the roots go in the top-level `ca`.
+        ssl: target.scheme === 'https' ? { servername: sniName(target.hostname) } : {},
+        ca: target.scheme === 'https' ? this.#deps.trustedRoots.join('\n') : undefined,
+        secure: true,
+      } as httpProxy.ServerOptions,
       (error: Error) => {
         const cause = classifyUpstreamError(error as NodeJS.ErrnoException);
         failure = { code: `upstream_${cause}`, message: error.message };

@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { curl } from './support/clients.js';
+import { startOrigin } from './support/origin.js';
+import { testPki } from './support/test-pki.js';
+
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): ChildProcess & { output: () => { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  return Object.assign(child, { output: () => ({ stdout, stderr }) });
+}
+
+async function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const [code] = await once(child, 'exit');
+  return code as number | null;
+}
+
+/** Resolves with the text once `pattern` has appeared on the stream. */
+function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (c: Buffer) => {
+      seen += c.toString();
+      const m = pattern.exec(seen);
+      if (m) {
+        stream.off('data', onData);
+        resolve(m[0]);
+      }
+    };
+    stream.on('data', onData);
+    stream.once('end', () => reject(new Error(`stream ended before ${pattern}: ${seen}`)));
+  });
+}
+
+t.test('invalid options exit non-zero naming the option and the rule', async (t) => {
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['run', '--listen', 'nonsense'], {}, /--listen.*HOST:PORT/],
+    [['run', '--listen', '127.0.0.1:99999'], {}, /--listen.*port 0-65535/],
+    [['run', '--ca-cert', '/tmp/x.pem'], {}, /--ca-key.*go together/],
+    [['run', '--shutdown-grace', 'soon'], {}, /--shutdown-grace.*duration/],
+    [['run', '--tunnel', 'bad host!'], {}, /--tunnel/],
+    [['run', '--no-such-option'], {}, /--no-such-option/],
+    [['run'], { PROVENANCE_PROXY_LISTEN: 'nope' }, /--listen.*HOST:PORT/],
+    [['run', '--upstream-ca', '/nonexistent/ca.pem'], {}, /--upstream-ca.*cannot read/],
+  ];
+  for (const [args, env, message] of cases) {
+    const child = cli(args, env);
+    const code = await exitOf(child);
+    t.not(code, 0, `${args.join(' ')} fails`);
+    t.match(child.output().stderr, message, `${args.join(' ')} explains`);
+  }
+});
+
+t.test('--help on every command', async (t) => {
+  for (const command of [[], ['run'], ['ca']]) {
+    const child = cli([...command, '--help']);
+    t.equal(await exitOf(child), 0);
+    t.match(child.output().stdout, /Usage: provenance-proxy/);
+  }
+  const run = cli(['run', '--help']);
+  await exitOf(run);
+  t.match(run.output().stdout, /PROVENANCE_PROXY_UPSTREAM_CA/, 'environment variables are documented');
+});
+
+t.test('ca --create writes a CA pair for a Secret, key readable only by the owner', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pp-ca-'));
+  const child = cli(['ca', '--create', '--out', dir, '--days', '30']);
+  t.equal(await exitOf(child), 0, child.output().stderr);
+  t.match(readFileSync(join(dir, 'tls.crt'), 'utf8'), /BEGIN CERTIFICATE/);
+  t.match(readFileSync(join(dir, 'tls.key'), 'utf8'), /BEGIN PRIVATE KEY/);
+  t.equal(statSync(join(dir, 'tls.key')).mode & 0o777, 0o600);
+
+  // The proxy then uses that CA instead of minting one.
+  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
+  const proxy = cli([
+    'run',
+    '--listen',
+    '127.0.0.1:0',
+    '--control-listen',
+    '127.0.0.1:0',
+    '--data-dir',
+    data,
+    '--ca-cert',
+    join(dir, 'tls.crt'),
+    '--ca-key',
+    join(dir, 'tls.key'),
+  ]);
+  await waitFor(proxy.stderr!, /listening on/);
+  t.equal(readFileSync(join(data, 'ca.pem'), 'utf8'), readFileSync(join(dir, 'tls.crt'), 'utf8'));
+  proxy.kill('SIGTERM');
+  t.equal(await exitOf(proxy), 0);
+});
+
+t.test('SIGTERM: stops accepting, lets the in-flight exchange finish, exits 0', async (t) => {
+  let release: () => void = () => {};
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  const origin = await startOrigin({
+    handler: (_req, res, done) => {
+      void Promise.all([done, released]).then(() => res.end('finished\n'));
+    },
+  });
+  t.teardown(() => origin.close());
+  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
+  const proxy = cli([
+    'run',
+    '--listen',
+    '127.0.0.1:0',
+    '--control-listen',
+    '127.0.0.1:0',
+    '--data-dir',
+    data,
+    '--upstream-ca',
+    testPki().caPath,
+    '--shutdown-grace',
+    '60s',
+  ]);
+  const banner = await waitFor(proxy.stderr!, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const port = Number(/:(\d+)$/.exec(banner)![1]);
+  const inFlight = curl([
+    '--proxy',
+    `http://127.0.0.1:${port}`,
+    '--cacert',
+    join(data, 'ca.pem'),
+    `${origin.url}/slow`,
+  ]);
+  await origin.nextRequest();
+  const stopping = waitFor(proxy.stdout!, /shutting down/);
+  proxy.kill('SIGTERM');
+  await stopping;
+  const refused = await new Promise<string>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+  t.equal(refused, 'ECONNREFUSED', 'no new connections once draining');
+  t.equal(proxy.exitCode, null, 'still running while an exchange is in flight');
+  release();
+  const res = await inFlight;
+  t.equal(res.code, 0, res.stderr);
+  t.equal(res.stdout.toString(), 'finished\n', 'the in-flight exchange completed');
+  t.equal(await exitOf(proxy), 0);
+});
