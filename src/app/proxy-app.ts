@@ -77,11 +77,11 @@ export async function startProxy(
     ttlMs: 12 * 3600_000,
     onLookup: (result) => metrics.leafCache.inc({ result }),
   });
-  const { httpsAgent, httpAgent } = createUpstreamAgents(trustedRoots, metrics);
+  const { httpsAgent, httpAgent, secureContext } = createUpstreamAgents(trustedRoots, metrics);
   const forwarder = new ExchangeForwarder({
     httpsAgent,
     httpAgent,
-    trustedRoots,
+    upstreamSecureContext: secureContext,
     planner: stages.planner,
     sink: stages.onExchange,
     metrics,

@@ -1,6 +1,7 @@
 import type { Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { SecureContext } from 'node:tls';
 import httpProxy from 'http-proxy';
 import type { Logger } from 'pino';
 import { redactUrl } from '../log/logger.js';
@@ -30,7 +31,8 @@ export interface UpstreamTarget {
 export interface ForwarderDeps {
   readonly httpsAgent: HttpsAgent;
   readonly httpAgent: HttpAgent;
-  readonly trustedRoots: readonly string[];
+  /** Upstream roots, parsed once; also used for upgrade requests, which bypass the agent. */
+  readonly upstreamSecureContext: SecureContext;
   readonly planner: ExchangePlanner;
   readonly sink: ExchangeSink;
   readonly metrics: ProxyMetrics;
@@ -197,9 +199,11 @@ export class ExchangeForwarder {
           host: target.hostname,
           port: target.port,
         },
-        // http-proxy copies target fields over `ssl`, so the roots go in the top-level `ca`.
-        ssl: target.scheme === 'https' ? { servername: sniName(target.hostname) } : {},
-        ca: target.scheme === 'https' ? this.#deps.trustedRoots.join('\n') : undefined,
+        // http-proxy builds the outgoing options on top of `ssl` (fresh per request).
+        ssl:
+          target.scheme === 'https'
+            ? { servername: sniName(target.hostname), secureContext: this.#deps.upstreamSecureContext }
+            : {},
         secure: true,
       } as httpProxy.ServerOptions,
       (error: Error) => {
