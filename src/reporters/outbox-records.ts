@@ -1,0 +1,80 @@
+import type { JournalEntry } from '../journal/journal-line.js';
+import { OutboxError } from './outbox-errors.js';
+import type { SignedReport } from './sink.js';
+
+/**
+ * The outbox's journal lines (`kind` → `data`). A delivery is pending from its `enqueued` line until
+ * a `delivered`, `rejected` or `expired` line names the same report and sink.
+ */
+export interface EnqueuedRecord {
+  readonly reportId: string;
+  readonly sinks: readonly string[];
+  readonly report: SignedReport;
+}
+
+export interface DeliveredRecord {
+  readonly reportId: string;
+  readonly sink: string;
+  /** Attempts made by the process that delivered it. */
+  readonly attempts: number;
+}
+
+/** A non-retryable answer (4xx other than 429): the store's message is kept for the operator. */
+export interface RejectedRecord {
+  readonly reportId: string;
+  readonly sink: string;
+  readonly attempts: number;
+  readonly code: string;
+  readonly cause: string;
+  readonly message: string;
+}
+
+/** Retryable failures went on past the policy's max age; `cause` and `message` are from the last one. */
+export type ExpiredRecord = RejectedRecord;
+
+export const OUTBOX_KINDS = {
+  enqueued: 'enqueued',
+  delivered: 'delivered',
+  rejected: 'rejected',
+  expired: 'expired',
+} as const;
+
+export type OutboxRecord =
+  | { readonly kind: 'enqueued'; readonly data: EnqueuedRecord; readonly at: number }
+  | {
+      readonly kind: 'delivered' | 'rejected' | 'expired';
+      readonly data: { reportId: string; sink: string };
+    };
+
+/** Reads one journal entry back as an outbox record; the journal's hash chain already vouches for the bytes. */
+export function readOutboxRecord(entry: JournalEntry): OutboxRecord {
+  const data = entry.data as Record<string, unknown> | null;
+  const bad = (why: string): OutboxError =>
+    new OutboxError('ERR_OUTBOX_REPLAY', `outbox journal seq ${entry.seq} (${entry.kind}): ${why}`);
+  if (typeof data !== 'object' || data === null || typeof data['reportId'] !== 'string') {
+    throw bad('no reportId');
+  }
+  const reportId = data['reportId'];
+  switch (entry.kind) {
+    case OUTBOX_KINDS.enqueued: {
+      const sinks = data['sinks'];
+      if (!Array.isArray(sinks) || !sinks.every((s) => typeof s === 'string')) {
+        throw bad('sinks is not a list of names');
+      }
+      const report = data['report'] as SignedReport | undefined;
+      if (typeof report !== 'object' || report === null || report.reportId !== reportId) {
+        throw bad('report missing or not matching reportId');
+      }
+      return { kind: 'enqueued', data: { reportId, sinks, report }, at: Date.parse(entry.at) };
+    }
+    case OUTBOX_KINDS.delivered:
+    case OUTBOX_KINDS.rejected:
+    case OUTBOX_KINDS.expired: {
+      const sink = data['sink'];
+      if (typeof sink !== 'string') throw bad('no sink');
+      return { kind: entry.kind, data: { reportId, sink } };
+    }
+    default:
+      throw bad('unknown kind');
+  }
+}

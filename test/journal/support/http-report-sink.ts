@@ -1,0 +1,41 @@
+import type { ProvenanceSink, SignedReport } from '../../../src/reporters/sink.js';
+import { SinkError } from '../../../src/reporters/sink.js';
+
+/**
+ * A real HTTP sink for outbox tests, classifying failures the way the production sinks do:
+ * 5xx and 429 and network errors are retryable, other 4xx are not.
+ */
+export class HttpReportSink implements ProvenanceSink {
+  readonly name: string;
+  private readonly baseUrl: string;
+
+  constructor(name: string, baseUrl: string) {
+    this.name = name;
+    this.baseUrl = baseUrl;
+  }
+
+  async deliver(report: SignedReport): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}/reports/${encodeURIComponent(report.reportId)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(report),
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch (err) {
+      throw new SinkError(`cannot reach the store: ${(err as Error).message}`, {
+        retryable: true,
+        cause: 'network',
+        error: err,
+      });
+    }
+    const text = await response.text();
+    if (response.ok) return;
+    throw new SinkError(`store answered ${response.status}: ${text}`, {
+      retryable: response.status === 429 || response.status >= 500,
+      cause: `http_${response.status}`,
+      code: 'ERR_SINK_HTTP',
+    });
+  }
+}
