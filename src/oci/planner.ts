@@ -1,0 +1,83 @@
+import type { ExchangePlan, ExchangePlanner, RequestHead } from '../http/completed-exchange.js';
+import type { InterpreterState } from './interpreter.js';
+import type { InterpreterOptions } from './interpreter-options.js';
+import { findRedirect } from './redirects.js';
+import { classifyRoute } from './route.js';
+import { hashSeedFor, sessionKey } from './upload-sessions.js';
+
+/**
+ * Decides, at a request head, what the hot path must keep of its bodies: manifest bodies are
+ * captured (up to the limit), and upload-session bodies continue the session's committed hash.
+ * Synchronous and cheap: one route classification and one map lookup.
+ */
+export function planExchange(
+  state: InterpreterState,
+  head: RequestHead,
+  options: InterpreterOptions,
+): ExchangePlan {
+  const method = head.method.toUpperCase();
+  const route = classifyRoute(method, head.target);
+  switch (route.kind) {
+    case 'manifest-put':
+      return capture(options.manifestCaptureLimit, 0);
+    case 'manifest-read':
+      return method === 'GET' ? capture(0, options.manifestCaptureLimit) : NO_PLAN;
+    case 'upload-monolithic':
+      return FRESH;
+    case 'upload-chunk':
+    case 'upload-commit': {
+      const seed = hashSeedFor(state.sessions.get(sessionKey(head.authority, route.uuid)));
+      return seed === null
+        ? NO_PLAN
+        : { captureRequestBytes: 0, captureResponseBytes: 0, continueRequestHash: seed };
+    }
+    case 'not-oci':
+      return followsManifestRedirect(state, head, method)
+        ? capture(0, options.manifestCaptureLimit)
+        : NO_PLAN;
+    default:
+      return NO_PLAN;
+  }
+}
+
+export function createOciPlanner(
+  currentState: () => InterpreterState,
+  options: InterpreterOptions,
+): ExchangePlanner {
+  return (head) => planExchange(currentState(), head, options);
+}
+
+/** Same as the contract's NO_PLAN; declared here because this stage imports only types from the hot path. */
+const NO_PLAN: ExchangePlan = Object.freeze({
+  captureRequestBytes: 0,
+  captureResponseBytes: 0,
+  continueRequestHash: null,
+});
+const FRESH: ExchangePlan = Object.freeze({
+  captureRequestBytes: 0,
+  captureResponseBytes: 0,
+  continueRequestHash: 'fresh',
+});
+
+function capture(requestBytes: number, responseBytes: number): ExchangePlan {
+  return {
+    captureRequestBytes: requestBytes,
+    captureResponseBytes: responseBytes,
+    continueRequestHash: null,
+  };
+}
+
+/** A manifest whose registry redirected the read: its body arrives from storage and must be parsed too. */
+function followsManifestRedirect(state: InterpreterState, head: RequestHead, method: string): boolean {
+  if (state.redirects.length === 0 || method !== 'GET') return false;
+  const queryStart = head.target.indexOf('?');
+  const raw = queryStart === -1 ? head.target : head.target.slice(0, queryStart);
+  let path = raw;
+  try {
+    path = new URL(raw, 'http://x').pathname;
+  } catch {
+    return false;
+  }
+  const index = findRedirect(state.redirects, head.authority, method, path);
+  return index !== -1 && state.redirects[index]!.purpose === 'manifest-read';
+}

@@ -1,0 +1,121 @@
+import { type Digest, parseDigest } from './digest.js';
+import { InvalidReferenceError, InvalidRepositoryNameError } from './errors.js';
+
+/**
+ * Repository names, tags, manifest references and registry identities, parsed once.
+ *
+ * Name grammar (distribution-spec, "Pulling manifests"):
+ *   [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
+ * Tag grammar: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
+ */
+
+const NAME_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+/** distribution's reference package caps the full name at 255 characters. */
+const MAX_NAME_LENGTH = 255;
+
+export function parseRepositoryName(text: string): string {
+  if (text.length === 0) throw new InvalidRepositoryNameError(text, 'empty');
+  if (text.length > MAX_NAME_LENGTH)
+    throw new InvalidRepositoryNameError(text, `longer than ${MAX_NAME_LENGTH}`);
+  const components = text.split('/');
+  for (const component of components) {
+    // Named separately from the grammar failure so operators see an attack as an attack.
+    if (component === '..' || component === '.') throw new InvalidRepositoryNameError(text, 'path traversal');
+    if (component.length === 0) throw new InvalidRepositoryNameError(text, 'empty path component');
+    if (/[A-Z]/.test(component)) throw new InvalidRepositoryNameError(text, 'uppercase is not allowed');
+    if (!NAME_COMPONENT.test(component)) {
+      throw new InvalidRepositoryNameError(text, 'component must match [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*');
+    }
+  }
+  return text;
+}
+
+export function parseTag(text: string): string {
+  if (!TAG.test(text))
+    throw new InvalidReferenceError(text, 'tag must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}');
+  return text;
+}
+
+export type ManifestReference =
+  | { readonly kind: 'tag'; readonly tag: string }
+  | { readonly kind: 'digest'; readonly digest: Digest };
+
+/** The `<reference>` of `/v2/<name>/manifests/<reference>`: a digest when it has a colon, else a tag. */
+export function parseManifestReference(text: string): ManifestReference {
+  if (text.includes(':')) return { kind: 'digest', digest: parseDigest(text) };
+  return { kind: 'tag', tag: parseTag(text) };
+}
+
+export function formatManifestReference(reference: ManifestReference): string {
+  return reference.kind === 'tag' ? reference.tag : reference.digest.value;
+}
+
+/**
+ * Which registry an exchange talked to. `authority` (lowercased host:port, exactly the
+ * port the client addressed) is the identity: `registry.test:5000` and `registry.test:5001`
+ * are different registries. `display` is how clients write it in references.
+ */
+export interface RegistryIdentity {
+  readonly authority: string;
+  readonly host: string;
+  readonly port: number;
+  readonly display: string;
+}
+
+const DOCKER_HUB_HOSTS: ReadonlySet<string> = new Set([
+  'registry-1.docker.io',
+  'index.docker.io',
+  'docker.io',
+]);
+export const DOCKER_HUB_DISPLAY = 'docker.io';
+const DEFAULT_PORTS: Readonly<Record<'http' | 'https', number>> = { http: 80, https: 443 };
+
+export function parseRegistryAuthority(
+  authority: string,
+  scheme: 'http' | 'https' = 'https',
+): RegistryIdentity {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(
+    authority,
+  );
+  if (!match) throw new InvalidReferenceError(authority, 'registry authority must be host[:port]');
+  const host = match[1]!.toLowerCase();
+  const port = match[2] === undefined ? DEFAULT_PORTS[scheme] : Number(match[2]);
+  if (port < 1 || port > 65535) throw new InvalidReferenceError(authority, 'port out of range');
+  const hostPort = `${host}:${port}`;
+  let display: string;
+  if (DOCKER_HUB_HOSTS.has(host) && port === DEFAULT_PORTS.https) display = DOCKER_HUB_DISPLAY;
+  else if (port === DEFAULT_PORTS[scheme]) display = host;
+  else display = hostPort;
+  return Object.freeze({ authority: hostPort, host, port, display });
+}
+
+/** Registry display form for an authority; never throws (falls back to the authority itself). */
+export function displayRegistry(authority: string): string {
+  try {
+    return parseRegistryAuthority(authority).display;
+  } catch {
+    return authority;
+  }
+}
+
+/** Docker Hub keeps official images under `library/`; clients write them that way in full references. */
+export function displayRepository(authority: string, repository: string): string {
+  if (displayRegistry(authority) === DOCKER_HUB_DISPLAY && !repository.includes('/'))
+    return `library/${repository}`;
+  return repository;
+}
+
+/** `registry/repository@sha256:…`, the way a client would pull exactly these bytes. */
+export function formatDigestReference(authority: string, repository: string, digest: string): string {
+  return `${displayRegistry(authority)}/${displayRepository(authority, repository)}@${digest}`;
+}
+
+export function formatTagReference(authority: string, repository: string, tag: string): string {
+  return `${displayRegistry(authority)}/${displayRepository(authority, repository)}:${tag}`;
+}
+
+/** `registry/repository`: the in-toto subject name. */
+export function formatRepository(authority: string, repository: string): string {
+  return `${displayRegistry(authority)}/${displayRepository(authority, repository)}`;
+}

@@ -1,0 +1,207 @@
+import type {
+  BlobDeletedEvent,
+  BlobPulledEvent,
+  BlobVerification,
+  DigestMismatchEvent,
+  GenericArtifactEvent,
+  ManifestDeletedEvent,
+  ManifestPresentEvent,
+  ManifestPulledEvent,
+  ManifestPushedEvent,
+  OciAnomalyEvent,
+  OciEvent,
+} from '../oci/events.js';
+
+/**
+ * The build record: every OCI event of the build, reduced to the facts the views need.
+ *
+ * Events are applied in the order they happened (journal order). The one judgement made at
+ * event time is the blob classification of a manifest push: it depends on what had happened
+ * *before* the PUT. Everything that depends on later events (which manifests are index children,
+ * which are attachments, which tags moved) is resolved when a view is built.
+ *
+ * Mutable on purpose (appending to arrays, not copying them per event); views are pure functions of it.
+ */
+
+/** How a blob referenced by a pushed manifest came to be in the repository. */
+export type BlobDisposition = 'uploaded' | 'mounted' | 'present' | 'unaccounted';
+
+export interface BlobClassification {
+  readonly digest: string;
+  readonly disposition: BlobDisposition;
+  /** Mounted blobs: the repository named in `from=` (null when the registry chose). */
+  readonly mountedFrom?: string | null;
+  /** An upload of this digest the proxy could not verify, or that did not match. */
+  readonly uploadProblem?: Exclude<BlobVerification, 'verified'>;
+}
+
+export interface RecordedPush {
+  /** Position of the event in the record, for "what happened after" questions. */
+  readonly seq: number;
+  readonly event: ManifestPushedEvent;
+  /** Config and layers (or artifact blobs) of the manifest, classified at PUT time. Empty for indexes. */
+  readonly blobs: readonly BlobClassification[];
+}
+
+export interface RecordedDeletion {
+  readonly seq: number;
+  readonly event: ManifestDeletedEvent | BlobDeletedEvent;
+}
+
+interface BlobFacts {
+  verifiedUpload: boolean;
+  uploadProblem: Exclude<BlobVerification, 'verified'> | null;
+  /** undefined: never mounted; null: mounted without a named source. */
+  mountedFrom: string | null | undefined;
+  present: boolean;
+}
+
+export class BuildRecord {
+  private eventCount = 0;
+  private readonly blobFacts = new Map<string, BlobFacts>();
+  private readonly pushList: RecordedPush[] = [];
+  private readonly pullList: ManifestPulledEvent[] = [];
+  private readonly blobPullList: BlobPulledEvent[] = [];
+  private readonly downloadList: GenericArtifactEvent[] = [];
+  private readonly uploadList: GenericArtifactEvent[] = [];
+  private readonly mismatchList: DigestMismatchEvent[] = [];
+  private readonly presentManifestList: ManifestPresentEvent[] = [];
+  private readonly deletionList: RecordedDeletion[] = [];
+  private readonly anomalyList: OciAnomalyEvent[] = [];
+
+  static from(events: Iterable<OciEvent>): BuildRecord {
+    const record = new BuildRecord();
+    for (const event of events) record.apply(event);
+    return record;
+  }
+
+  apply(event: OciEvent): void {
+    const seq = this.eventCount++;
+    switch (event.type) {
+      case 'blobUploaded': {
+        const facts = this.facts(event.registry, event.repository, event.digest);
+        if (event.verification === 'verified') facts.verifiedUpload = true;
+        else facts.uploadProblem = worseProblem(facts.uploadProblem, event.verification);
+        return;
+      }
+      case 'blobMounted':
+        this.facts(event.registry, event.repository, event.digest).mountedFrom = event.from;
+        return;
+      case 'blobPresent':
+        this.facts(event.registry, event.repository, event.digest).present = true;
+        return;
+      case 'manifestPushed':
+        this.pushList.push({ seq, event, blobs: this.classifyBlobs(event) });
+        return;
+      case 'manifestPresent':
+        this.presentManifestList.push(event);
+        return;
+      case 'manifestPulled':
+        this.pullList.push(event);
+        return;
+      case 'blobPulled':
+        this.blobPullList.push(event);
+        return;
+      case 'digestMismatch':
+        this.mismatchList.push(event);
+        return;
+      case 'artifactDownloaded':
+        this.downloadList.push(event);
+        return;
+      case 'artifactUploaded':
+        this.uploadList.push(event);
+        return;
+      case 'manifestDeleted':
+      case 'blobDeleted':
+        this.deletionList.push({ seq, event });
+        return;
+      case 'ociAnomaly':
+        this.anomalyList.push(event);
+        return;
+    }
+  }
+
+  applyAll(events: Iterable<OciEvent>): void {
+    for (const event of events) this.apply(event);
+  }
+
+  get size(): number {
+    return this.eventCount;
+  }
+  get pushes(): readonly RecordedPush[] {
+    return this.pushList;
+  }
+  get manifestPulls(): readonly ManifestPulledEvent[] {
+    return this.pullList;
+  }
+  get blobPulls(): readonly BlobPulledEvent[] {
+    return this.blobPullList;
+  }
+  get downloads(): readonly GenericArtifactEvent[] {
+    return this.downloadList;
+  }
+  get uploads(): readonly GenericArtifactEvent[] {
+    return this.uploadList;
+  }
+  get mismatches(): readonly DigestMismatchEvent[] {
+    return this.mismatchList;
+  }
+  get manifestsPresent(): readonly ManifestPresentEvent[] {
+    return this.presentManifestList;
+  }
+  get deletions(): readonly RecordedDeletion[] {
+    return this.deletionList;
+  }
+  get anomalies(): readonly OciAnomalyEvent[] {
+    return this.anomalyList;
+  }
+
+  /** What the record knows, now, about one blob in one repository. */
+  classifyBlob(registry: string, repository: string, digest: string): BlobClassification {
+    const facts = this.blobFacts.get(blobKey(registry, repository, digest));
+    if (facts === undefined) return { digest, disposition: 'unaccounted' };
+    const problem = facts.uploadProblem === null ? {} : { uploadProblem: facts.uploadProblem };
+    // A verified upload is the strongest evidence; a mount or a HEAD only says the registry has it.
+    if (facts.verifiedUpload) return { digest, disposition: 'uploaded', ...problem };
+    if (facts.mountedFrom !== undefined)
+      return { digest, disposition: 'mounted', mountedFrom: facts.mountedFrom, ...problem };
+    if (facts.present) return { digest, disposition: 'present', ...problem };
+    return { digest, disposition: 'unaccounted', ...problem };
+  }
+
+  private classifyBlobs(event: ManifestPushedEvent): BlobClassification[] {
+    const manifest = event.manifest;
+    if (manifest === null) return [];
+    const digests = [
+      ...(manifest.config ? [manifest.config.digest] : []),
+      ...manifest.layers.map((layer) => layer.digest),
+    ];
+    return [...new Set(digests)].map((digest) => this.classifyBlob(event.registry, event.repository, digest));
+  }
+
+  private facts(registry: string, repository: string, digest: string): BlobFacts {
+    const key = blobKey(registry, repository, digest);
+    let facts = this.blobFacts.get(key);
+    if (facts === undefined) {
+      facts = { verifiedUpload: false, uploadProblem: null, mountedFrom: undefined, present: false };
+      this.blobFacts.set(key, facts);
+    }
+    return facts;
+  }
+}
+
+export function blobKey(registry: string, repository: string, digest: string): string {
+  return `${registry}|${repository}|${digest}`;
+}
+
+/** Identity of an image in a build: registry (authority) + repository + manifest digest. */
+export function imageKey(registry: string, repository: string, digest: string): string {
+  return `${registry}|${repository}|${digest}`;
+}
+
+function worseProblem(
+  current: Exclude<BlobVerification, 'verified'> | null,
+  next: Exclude<BlobVerification, 'verified'>,
+): Exclude<BlobVerification, 'verified'> {
+  return current === 'mismatch' || next === 'mismatch' ? 'mismatch' : 'unverifiable';
+}
