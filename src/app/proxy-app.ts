@@ -25,6 +25,10 @@ export interface ExchangeStages {
   readonly planner: ExchangePlanner;
   readonly onExchange: ExchangeSink;
   readonly onTunnel: (record: TunnelRecord) => void;
+  /** false when a later stage can no longer do its job (e.g. the journal failed); /readyz says so. */
+  readonly isHealthy?: () => boolean;
+  /** Called at shutdown once exchanges have drained: finalize, flush, close files. */
+  readonly close?: (graceMs: number) => Promise<void>;
 }
 
 export interface RunningProxy {
@@ -67,7 +71,7 @@ export async function startProxy(
     port: options.controlListen.port,
     registry,
     caCertPem: () => ca.certPem,
-    isReady: () => ready && listener.listening,
+    isReady: () => ready && listener.listening && (stages.isHealthy?.() ?? true),
     controlToken,
     logger,
   });
@@ -129,7 +133,11 @@ export async function startProxy(
       await stopped;
       httpsAgent.destroy();
       httpAgent.destroy();
-      await control.close();
+      try {
+        await stages.close?.(Math.max(1000, graceMs));
+      } finally {
+        await control.close();
+      }
       return { drained: outcome === 'idle' };
     },
   };

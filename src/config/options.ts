@@ -168,7 +168,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'signingKeyId',
-    flag: 'signing-key-id',
+    flag: 'signing-keyid',
     kind: 'string',
     default: null,
     help: 'DSSE keyid; default sha256 fingerprint of the public key',

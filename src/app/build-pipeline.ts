@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { RunOptions } from '../config/options.js';
+import { type ControlServer, json } from '../control/control-server.js';
+import type { CompletedExchange, TunnelRecord } from '../http/completed-exchange.js';
+import { Journal } from '../journal/journal.js';
+import { parseJournalPageQuery } from '../journal/journal-page.js';
+import type { OciEvent } from '../oci/events.js';
+import { OciMetrics } from '../oci/metrics.js';
+import { createOciStage } from '../oci/oci-stage.js';
+import { EgressTally } from '../provenance/egress-summary.js';
+import { reportableOutputs } from '../provenance/reportable.js';
+import {
+  buildStatement,
+  imageStatement,
+  type StatementContext,
+  validateStatementContext,
+} from '../provenance/statement.js';
+import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement } from '../provenance/statement-types.js';
+import { BuildRecord } from '../record/build-record.js';
+import { imagesView } from '../record/images-view.js';
+import type { ResolvedImage } from '../record/resolve-images.js';
+import { FileSink } from '../reporters/file-sink.js';
+import { GrafeasSink } from '../reporters/grafeas-sink.js';
+import { Outbox } from '../reporters/outbox.js';
+import type { ProvenanceSink, SignedReport } from '../reporters/sink.js';
+import type { Signer } from '../signing/envelope.js';
+import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
+import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
+import type { ExchangeStages } from './proxy-app.js';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/**
+ * Everything after the hot path, in data-flow order:
+ * exchange → OCI interpreter → journal (durable first) → build record →
+ * statement → DSSE → outbox → sinks. Also the /v1 control views.
+ */
+export async function openBuildPipeline(
+  options: RunOptions,
+  logger: Logger,
+  ctx: { registry: Registry; control: ControlServer },
+  upstreamCa: readonly string[],
+): Promise<ExchangeStages> {
+  const { registry, control } = ctx;
+  const journal = await Journal.open({ dir: options.dataDir, name: 'observations.jsonl', logger, registry });
+  const egress = new EgressTally();
+  const replayed: OciEvent[] = [];
+  let finishedOn: number | null = null;
+  for await (const entry of journal.entries()) {
+    if (entry.kind.startsWith('oci.')) replayed.push(entry.data as OciEvent);
+    else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
+    else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
+  }
+  const record = BuildRecord.from(replayed);
+  if (replayed.length > 0)
+    logger.info({ observations: replayed.length }, 'rebuilt the build record from the journal');
+  const ociMetrics = new OciMetrics(registry);
+  const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger);
+
+  const signer = await openSigner(options, logger);
+  const sinks = await openSinks(options, logger, upstreamCa);
+  const outbox = await Outbox.open({ dir: options.dataDir, sinks, logger, registry });
+  const sinkNames = sinks.map((s) => s.name);
+
+  const invocation = loadOrCreateInvocation(options.dataDir);
+  const baseContext = validateStatementContext({
+    builderId: options.builderId,
+    builderVersion: VERSION,
+    build: buildIdentityFromEnv(process.env),
+    proxyConfigDigest: configDigest(options),
+    policy: {
+      intercept: options.intercept.map((p) => p.source),
+      tunnel: options.tunnel.map((p) => p.source),
+    },
+    invocationId: invocation.invocationId,
+    startedOn: invocation.startedOn,
+    egress: egress.summary(),
+  });
+  const context = (finished: number | null): StatementContext => ({
+    ...baseContext,
+    finishedOn: finished,
+    egress: egress.summary(),
+  });
+
+  let journalHealthy = true;
+  // Reports are made one at a time, in order: signing is async and two pushes of one image
+  // must not race into two reports.
+  let reporting: Promise<void> = Promise.resolve();
+  const report = (kind: SignedReport['kind'], reportId: string, statement: InTotoStatement) => {
+    reporting = reporting
+      .then(async () => {
+        const payload = Buffer.from(JSON.stringify(statement));
+        const envelope = await signer.sign(IN_TOTO_PAYLOAD_TYPE, payload);
+        if (sinkNames.length > 0) await outbox.enqueue({ reportId, kind, statement, envelope }, sinkNames);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error, reportId }, 'could not sign or enqueue a provenance report');
+      });
+    return reporting;
+  };
+  const reportReadyImages = () => {
+    for (const image of reportableOutputs(record).ready) {
+      const statement = imageStatement(record, context(null), image);
+      if (statement) void report('image', imageReportId(image), statement);
+    }
+  };
+  // A crash between journaling a push and enqueueing its report is healed here: the outbox
+  // ignores report ids it already holds.
+  reportReadyImages();
+
+  let finalized: Promise<InTotoStatement> | null = null;
+  const finalize = (): Promise<InTotoStatement> => {
+    finalized ??= (async () => {
+      finishedOn ??= Date.now();
+      await journal.append('build.finalized', { finishedOn });
+      const statement = buildStatement(record, context(finishedOn));
+      await report('build', `build-${invocation.invocationId}`, statement);
+      return statement;
+    })();
+    return finalized;
+  };
+
+  control.route('GET', '/v1/images', (_req, res) => json(res, 200, imagesView(record)));
+  control.route('GET', '/v1/provenance', async (_req, res, url) => {
+    const statement = buildStatement(record, context(finishedOn));
+    if (url.searchParams.get('format') === 'dsse') {
+      json(res, 200, await signer.sign(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement))));
+    } else json(res, 200, statement);
+  });
+  control.route('GET', '/v1/observations', async (_req, res, url) => {
+    let request: ReturnType<typeof parseJournalPageQuery>;
+    try {
+      request = parseJournalPageQuery(url.searchParams);
+    } catch (error) {
+      json(res, 400, { error: { code: 'ERR_JOURNAL_PAGE', message: (error as Error).message } });
+      return;
+    }
+    json(res, 200, await journal.page(request));
+  });
+  control.route('GET', '/v1/public-key', (_req, res) =>
+    json(res, 200, {
+      keyid: signer.keyid,
+      algorithm: signer.algorithm,
+      publicKeyPem: signer.publicKeyPem,
+      ephemeral: signer.ephemeral,
+    }),
+  );
+  control.route(
+    'POST',
+    '/v1/finalize',
+    async (_req, res) => {
+      const statement = await finalize();
+      json(res, 200, {
+        finalized: true,
+        subjects: statement.subject.length,
+        reportsPending: outbox.pending(),
+      });
+    },
+    { guarded: true },
+  );
+
+  const append = (kind: string, data: unknown) =>
+    journal.append(kind, data).catch((error: unknown) => {
+      // The journal refuses further appends after an I/O error; readiness fails so the
+      // platform sees it, and the observation stays visible in memory rather than being lost.
+      if (journalHealthy)
+        logger.error({ err: error }, 'journal append failed: observations are no longer durable');
+      journalHealthy = false;
+    });
+
+  return {
+    planner: oci.planner,
+    onExchange: (exchange: CompletedExchange) => {
+      egress.addExchange(exchange);
+      const events = oci.accept(exchange);
+      if (events.length === 0) return;
+      for (const event of events) {
+        void append(`oci.${event.type}`, event).then(() => {
+          record.apply(event);
+          ociMetrics.observe([event]);
+          if (event.type === 'manifestPushed') reportReadyImages();
+        });
+      }
+    },
+    onTunnel: (tunnel: TunnelRecord) => {
+      egress.addTunnel(tunnel);
+      void append('egress.tunnel', tunnel);
+      logger.info(
+        { authority: tunnel.authority, bytesIn: tunnel.bytesFromClient, bytesOut: tunnel.bytesFromUpstream },
+        'unobserved tunnel closed',
+      );
+    },
+    isHealthy: () => journalHealthy,
+    close: async (graceMs: number) => {
+      try {
+        await finalize();
+        const drained = await outbox.drain(graceMs);
+        if (!drained)
+          logger.warn(
+            { pending: outbox.pending() },
+            'reports still pending at exit; they are kept and sent on the next start',
+          );
+      } finally {
+        await outbox.close();
+        await journal.close();
+      }
+    },
+  };
+}
+
+async function openSigner(options: RunOptions, logger: Logger): Promise<Signer> {
+  if (options.signingKey) {
+    return loadKeySigner(options.signingKey, options.signingKeyId ? { keyid: options.signingKeyId } : {});
+  }
+  const signer = createEphemeralSigner(options.signingKeyId ? { keyid: options.signingKeyId } : {});
+  logger.warn(
+    { keyid: signer.keyid },
+    'no --signing-key: provenance is signed with an ephemeral key that proves nothing beyond this pod (its public key is served at /v1/public-key)',
+  );
+  return signer;
+}
+
+async function openSinks(
+  options: RunOptions,
+  logger: Logger,
+  upstreamCa: readonly string[],
+): Promise<ProvenanceSink[]> {
+  const sinks: ProvenanceSink[] = [];
+  if (options.provenanceDir) sinks.push(await FileSink.open({ directory: options.provenanceDir, logger }));
+  if (options.grafeasUrl && options.grafeasProject) {
+    sinks.push(
+      new GrafeasSink({
+        url: options.grafeasUrl,
+        project: options.grafeasProject,
+        tokenFile: options.grafeasTokenFile,
+        ...(upstreamCa.length > 0 ? { ca: upstreamCa } : {}),
+        logger,
+      }),
+    );
+  }
+  return sinks;
+}
+
+/** One report per image and tag set: a retag is news, a re-push of the same thing is not. */
+function imageReportId(image: ResolvedImage): string {
+  const key = `${image.registry}/${image.repository}@${image.digest}#${[...image.tags].sort().join(',')}`;
+  return `image-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
+
+/** Digest of the effective configuration, recorded as internalParameters; paths only, never secrets. */
+function configDigest(options: RunOptions): string {
+  const view = {
+    ...options,
+    intercept: options.intercept.map((p) => p.source),
+    tunnel: options.tunnel.map((p) => p.source),
+  };
+  return `sha256:${createHash('sha256').update(JSON.stringify(view)).digest('hex')}`;
+}
