@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
@@ -18,7 +18,7 @@ import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { ProxyListener } from '../net/proxy-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
 import { LeafCache } from '../tls/leaf-cache.js';
-import { loadUpstreamTrust } from '../tls/upstream-trust.js';
+import { loadUpstreamTrust, systemBundleText } from '../tls/upstream-trust.js';
 
 /** What later stages plug into the hot path. The proxy knows them only by these three functions. */
 export interface ExchangeStages {
@@ -105,10 +105,10 @@ export async function startProxy(
     onTunnel: stages.onTunnel,
   });
 
-  if (options.caCertOut) {
-    mkdirSync(dirname(options.caCertOut), { recursive: true });
-    writeFileSync(options.caCertOut, ca.certPem, { mode: 0o644 });
-  }
+  if (options.caCertOut) writePublic(options.caCertOut, ca.certPem);
+  // SSL_CERT_FILE replaces a client's roots (Go, OpenSSL): give build containers a bundle
+  // that still trusts the public internet for tunnelled hosts, plus the pod CA.
+  if (options.caBundleOut) writePublic(options.caBundleOut, `${systemBundleText()}\n${ca.certPem}`);
   const controlAddress = await control.listen();
   const proxyAddress = await listener.listen();
   ready = true;
@@ -141,6 +141,12 @@ export async function startProxy(
       return { drained: outcome === 'idle' };
     },
   };
+}
+
+function writePublic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, text, { mode: 0o644 });
+  renameSync(`${path}.tmp`, path);
 }
 
 async function loadOrMintCa(options: RunOptions): Promise<CertificateAuthority> {

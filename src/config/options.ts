@@ -12,6 +12,7 @@ export interface RunOptions {
   readonly listen: ListenAddress;
   readonly controlListen: ListenAddress;
   readonly caCertOut: string | null;
+  readonly caBundleOut: string | null;
   readonly caCert: string | null;
   readonly caKey: string | null;
   readonly upstreamCa: readonly string[];
@@ -80,6 +81,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'path',
     default: null,
     help: 'write the CA certificate (never the key) here; default <data-dir>/ca.pem',
+  },
+  {
+    key: 'caBundleOut',
+    flag: 'ca-bundle-out',
+    kind: 'path',
+    default: null,
+    help: 'also write the system roots plus the CA certificate here, for SSL_CERT_FILE in build containers',
   },
   {
     key: 'caCert',

@@ -37,6 +37,8 @@ export class CertificateAuthority {
   readonly #signingAlgorithm: SigningAlgorithm;
   readonly #leafKeys: CryptoKeyPair;
   readonly #leafKeyPem: string;
+  /** Same for every leaf; computing it once saves a hash per new host. */
+  #authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension> | null = null;
 
   private constructor(
     caCert: x509.X509Certificate,
@@ -130,7 +132,7 @@ export class CertificateAuthority {
         new x509.SubjectAlternativeNameExtension([
           isIP(host) ? { type: 'ip', value: host } : { type: 'dns', value: host },
         ]),
-        await x509.AuthorityKeyIdentifierExtension.create(this.#caCert),
+        await (this.#authorityKeyId ??= x509.AuthorityKeyIdentifierExtension.create(this.#caCert)),
       ],
     });
     return { certChainPem: `${leaf.toString('pem')}\n${this.certPem}`, keyPem: this.#leafKeyPem, notAfter };

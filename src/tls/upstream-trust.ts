@@ -44,6 +44,12 @@ export function loadUpstreamTrust(extraBundlePaths: readonly string[]): string[]
   return [...roots];
 }
 
+/** The system trust bundle as PEM text, or Node's bundled roots when the system has none. */
+export function systemBundleText(): string {
+  for (const bundle of SYSTEM_BUNDLES) if (existsSync(bundle)) return readFileSync(bundle, 'utf8');
+  return rootCertificates.join('\n');
+}
+
 export function splitPemBundle(text: string): string[] {
   return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
