@@ -1,0 +1,373 @@
+import { readFile } from 'node:fs/promises';
+import type http from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import type { Logger } from 'pino';
+import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
+import { GrafeasClient, GrafeasNetworkError, GrafeasProtocolError } from '../grafeas/client.js';
+import { formatFilter } from '../grafeas/filter.js';
+import { noteName as formatNoteName, isProjectId, PROJECT_ID_RULE } from '../grafeas/names.js';
+import {
+  builderOf,
+  buildNoteFor,
+  buildOccurrenceFor,
+  GrafeasMappingError,
+  grafeasEnvelopeOf,
+  inTotoSlsaProvenanceV1Of,
+  noteIdForBuilder,
+  resourceUriOf,
+} from '../grafeas/provenance-mapping.js';
+import type { Envelope, Occurrence } from '../grafeas/resources.js';
+import { GrafeasApiError } from '../grafeas/status.js';
+import { decodeBase64Strict } from '../signing/base64.js';
+import { type ProvenanceSink, type SignedReport, SinkError } from './sink.js';
+
+export interface GrafeasSinkOptions {
+  /** `--grafeas-url`: the API root without `/v1`, e.g. `https://containeranalysis.googleapis.com`. */
+  readonly url: string;
+  /** `--grafeas-project`: notes and occurrences go to `projects/{project}`. */
+  readonly project: string;
+  /** `--grafeas-token-file`: bearer token, read again before every request (projected tokens rotate). */
+  readonly tokenFile?: string | null;
+  /** A ready agent (pool and trust). Exclusive with `ca`. */
+  readonly agent?: http.Agent;
+  /** Extra PEM roots trusted besides Node's bundled ones. Exclusive with `agent`. */
+  readonly ca?: readonly string[];
+  /** Deadline of one HTTP request. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** Occurrences per batchCreate request, 1 to 1000. Default 100. */
+  readonly batchSize?: number;
+  readonly logger: Logger;
+}
+
+/** The token file could not be read or is empty. Kubelet rewrites projected tokens in place, so this may pass. */
+export class GrafeasTokenError extends ProvenanceProxyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_GRAFEAS_TOKEN', message, options);
+  }
+}
+
+/** Occurrences per batchCreate request: well under the API's 1000, and a body of a few MiB at most. */
+const DEFAULT_BATCH_SIZE = 100;
+const MAX_BATCH_SIZE = 1000;
+/** List requests in flight at once for one report: quick for a build of many images, gentle on read quotas. */
+const LIST_CONCURRENCY = 4;
+
+/**
+ * Writes each signed report to a Grafeas v1 server (our store or Container Analysis): one BUILD
+ * note per builder, then one BUILD occurrence per subject, carrying the statement as
+ * `build.inTotoSlsaProvenanceV1` and the DSSE envelope as `envelope`.
+ *
+ * Exactly once: Grafeas names occurrences itself, so a retry cannot reuse a name. Before writing,
+ * the sink lists the BUILD occurrences of each subject and skips those that already carry this
+ * report's payload (same bytes, same payload type). A report delivered again after a crash, a
+ * lost answer or a restart therefore adds nothing. Signatures are not compared: an ECDSA
+ * re-signing of the same payload after a restart is the same provenance, not a new record.
+ */
+export class GrafeasSink implements ProvenanceSink {
+  readonly name = 'grafeas';
+  readonly #client: GrafeasClient;
+  readonly #project: string;
+  readonly #logger: Logger;
+  readonly #batchSize: number;
+  /** Notes known to exist, by name; a failed attempt is forgotten so the next delivery tries again. */
+  readonly #notes = new Map<string, Promise<void>>();
+
+  constructor(options: GrafeasSinkOptions) {
+    const base = validateUrl(options.url);
+    if (!isProjectId(options.project)) {
+      throw new InvalidOptionError('--grafeas-project', `"${options.project}" must be ${PROJECT_ID_RULE}`);
+    }
+    if (options.agent !== undefined && options.ca !== undefined) {
+      throw new InvalidOptionError(
+        '--grafeas-url',
+        'give either a ready agent or extra CA certificates, not both',
+      );
+    }
+    if (options.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)) {
+      throw new InvalidOptionError('grafeas timeout', 'must be a positive whole number of milliseconds');
+    }
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH_SIZE)) {
+      throw new InvalidOptionError(
+        'grafeas batch size',
+        `must be a whole number from 1 to ${MAX_BATCH_SIZE}`,
+      );
+    }
+    this.#batchSize = batchSize;
+    const tokenFile = options.tokenFile ?? undefined;
+    if (tokenFile === '') throw new InvalidOptionError('--grafeas-token-file', 'must not be empty');
+    this.#project = options.project;
+    this.#logger = options.logger.child({ sink: 'grafeas' });
+    const agent =
+      options.agent ??
+      (options.ca !== undefined && base.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, ca: [...rootCertificates, ...options.ca] })
+        : undefined);
+    this.#client = new GrafeasClient({
+      baseUrl: base.href,
+      ...(agent !== undefined ? { agent } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(tokenFile !== undefined ? { token: () => readToken(tokenFile) } : {}),
+    });
+  }
+
+  async deliver(report: SignedReport): Promise<void> {
+    try {
+      await this.#deliver(report);
+    } catch (error) {
+      const sinkError = toSinkError(error);
+      // A retryable failure is the outbox's to report as it retries; one that is final loses data here.
+      this.#logger[sinkError.retryable ? 'debug' : 'warn'](
+        {
+          reportId: report.reportId,
+          code: sinkError.code,
+          cause: sinkError.cause_,
+          retryable: sinkError.retryable,
+        },
+        `grafeas delivery failed: ${sinkError.message}`,
+      );
+      throw sinkError;
+    }
+  }
+
+  /** Ends kept-alive connections. */
+  close(): void {
+    this.#client.close();
+  }
+
+  async #deliver(report: SignedReport, noteRecreated = false): Promise<void> {
+    const { statement } = report;
+    const builder = builderOf(statement);
+    const resourceUris = [...new Set(statement.subject.map(resourceUriOf))];
+    if (resourceUris.length === 0) {
+      this.#logger.debug(
+        { reportId: report.reportId },
+        'statement has no subjects: nothing to write to grafeas',
+      );
+      return;
+    }
+    const provenance = inTotoSlsaProvenanceV1Of(statement);
+    const envelope = grafeasEnvelopeOf(report.envelope);
+    const noteName = formatNoteName(this.#project, noteIdForBuilder(builder.id));
+    await this.#ensureNote(noteName, builder);
+
+    const present = await mapLimited(resourceUris, LIST_CONCURRENCY, (uri) =>
+      this.#alreadyWritten(uri, noteName, envelope),
+    );
+    const missing = resourceUris.filter((_, i) => !present[i]);
+    const occurrences = missing.map((uri) => buildOccurrenceFor(uri, noteName, provenance, envelope));
+    let created: string[];
+    try {
+      created = await this.#create(occurrences);
+    } catch (error) {
+      if (noteRecreated || !(error instanceof GrafeasApiError && error.httpStatus === 404)) throw error;
+      // The note went away since this sink saw it (an operator deleted it): make it again and start
+      // over, listing again, since part of a batch may have been written.
+      this.#notes.delete(noteName);
+      return this.#deliver(report, true);
+    }
+    this.#logger.info(
+      {
+        reportId: report.reportId,
+        kind: report.kind,
+        noteName,
+        created,
+        alreadyPresent: resourceUris.length - missing.length,
+      },
+      'provenance written to grafeas',
+    );
+  }
+
+  /** One request for one occurrence, batches for several. Returns the names the server gave. */
+  async #create(occurrences: Occurrence[]): Promise<string[]> {
+    if (occurrences.length === 0) return [];
+    if (occurrences.length === 1) {
+      const occurrence = await this.#client.createOccurrence(this.#project, occurrences[0]!);
+      return [occurrence.name ?? ''];
+    }
+    const names: string[] = [];
+    for (let i = 0; i < occurrences.length; i += this.#batchSize) {
+      const answer = await this.#client.batchCreateOccurrences(
+        this.#project,
+        occurrences.slice(i, i + this.#batchSize),
+      );
+      names.push(...(answer.occurrences ?? []).map((o) => o.name ?? ''));
+    }
+    return names;
+  }
+
+  #ensureNote(noteName: string, builder: { id: string; version?: Record<string, string> }): Promise<void> {
+    let pending = this.#notes.get(noteName);
+    if (pending === undefined) {
+      pending = this.#getOrCreateNote(noteName, builder);
+      this.#notes.set(noteName, pending);
+      pending.catch(() => this.#notes.delete(noteName));
+    }
+    return pending;
+  }
+
+  async #getOrCreateNote(
+    noteName: string,
+    builder: { id: string; version?: Record<string, string> },
+  ): Promise<void> {
+    try {
+      const note = await this.#client.getNote(noteName);
+      if (note.kind !== undefined && note.kind !== 'BUILD') {
+        throw new GrafeasMappingError(`note ${noteName} exists but is a ${note.kind} note, not BUILD`);
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof GrafeasApiError && error.httpStatus === 404)) throw error;
+    }
+    const noteId = noteName.slice(noteName.lastIndexOf('/') + 1);
+    try {
+      await this.#client.createNote(this.#project, noteId, buildNoteFor(builder));
+      this.#logger.info({ noteName, builderId: builder.id }, 'grafeas BUILD note created');
+    } catch (error) {
+      // Another proxy of the same builder created it first: that is the note we want.
+      if (!(error instanceof GrafeasApiError && error.httpStatus === 409)) throw error;
+    }
+  }
+
+  async #alreadyWritten(resourceUri: string, noteName: string, envelope: Envelope): Promise<boolean> {
+    const filter = formatFilter([
+      { field: 'resourceUrl', value: resourceUri },
+      { field: 'kind', value: 'BUILD' },
+    ]);
+    for await (const occurrence of this.#client.allOccurrences(this.#project, filter)) {
+      if (occurrence.noteName === noteName && carriesPayload(occurrence, envelope)) return true;
+    }
+    return false;
+  }
+}
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Same DSSE payload bytes and type: the same statement, whoever signed it when. */
+function carriesPayload(occurrence: Occurrence, envelope: Envelope): boolean {
+  const theirs = occurrence.envelope;
+  if (theirs?.payloadType !== envelope.payloadType || typeof theirs.payload !== 'string') return false;
+  try {
+    return decodeBase64Strict(theirs.payload, 'payload').equals(Buffer.from(envelope.payload, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+async function readToken(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new GrafeasTokenError(
+      `cannot read --grafeas-token-file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const token = text.trim();
+  if (token === '' || /\s/.test(token)) {
+    throw new GrafeasTokenError(
+      `--grafeas-token-file ${path} must hold one token (it is empty or has spaces)`,
+    );
+  }
+  return token;
+}
+
+function validateUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidOptionError('--grafeas-url', `"${text}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidOptionError('--grafeas-url', 'must be an http:// or https:// URL');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new InvalidOptionError('--grafeas-url', 'must not hold credentials; use --grafeas-token-file');
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new InvalidOptionError('--grafeas-url', 'must not have a query or fragment');
+  }
+  if (/\/v1\/?$/.test(url.pathname)) {
+    throw new InvalidOptionError(
+      '--grafeas-url',
+      'give the API root without /v1 (the sink adds /v1/projects/...)',
+    );
+  }
+  return url;
+}
+
+/** Whether trying again can help: 5xx, 429 and transport failures yes; other answers and bad reports no. */
+export function toSinkError(error: unknown): SinkError {
+  if (error instanceof SinkError) return error;
+  if (error instanceof GrafeasApiError) {
+    const retryable = error.httpStatus >= 500 || error.httpStatus === 429;
+    return new SinkError(`grafeas answered ${error.httpStatus} ${error.status}: ${error.message}`, {
+      retryable,
+      cause: `http_${error.httpStatus}`,
+      code: 'ERR_SINK_GRAFEAS_HTTP',
+      error,
+    });
+  }
+  if (error instanceof GrafeasNetworkError) {
+    return new SinkError(error.message, {
+      retryable: true,
+      cause: error.reason,
+      code: 'ERR_SINK_GRAFEAS_NETWORK',
+      error,
+    });
+  }
+  if (error instanceof GrafeasTokenError) {
+    return new SinkError(error.message, {
+      retryable: true,
+      cause: 'token_file',
+      code: 'ERR_SINK_GRAFEAS_TOKEN',
+      error,
+    });
+  }
+  if (error instanceof GrafeasMappingError) {
+    return new SinkError(error.message, {
+      retryable: false,
+      cause: 'invalid_report',
+      code: 'ERR_SINK_GRAFEAS_REPORT',
+      error,
+    });
+  }
+  if (error instanceof GrafeasProtocolError) {
+    return new SinkError(error.message, {
+      retryable: false,
+      cause: 'protocol',
+      code: 'ERR_SINK_GRAFEAS_PROTOCOL',
+      error,
+    });
+  }
+  return new SinkError(
+    `grafeas delivery failed unexpectedly: ${(error as Error)?.message ?? String(error)}`,
+    {
+      retryable: false,
+      cause: 'internal',
+      code: 'ERR_SINK_GRAFEAS',
+      error,
+    },
+  );
+}
