@@ -64,7 +64,13 @@ export async function openBuildPipeline(
 
   const signer = await openSigner(options, logger);
   const sinks = await openSinks(options, logger, upstreamCa);
-  const outbox = await Outbox.open({ dir: options.dataDir, sinks, logger, registry });
+  const outbox = await Outbox.open({
+    dir: options.dataDir,
+    sinks,
+    logger,
+    registry,
+    retry: { baseDelayMs: options.reportRetryBaseMs, maxDelayMs: options.reportRetryMaxMs },
+  });
   const sinkNames = sinks.map((s) => s.name);
 
   const invocation = loadOrCreateInvocation(options.dataDir);

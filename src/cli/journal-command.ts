@@ -1,8 +1,18 @@
+const USAGE = `Usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]… | --file PATH…) [--json]
+
+Checks every line's hash and the chain of the observation and outbox journals.
+Exit codes: 0 intact, 1 broken or unreadable, 2 torn last line only, 64 usage error.
+`;
+
 export async function journalCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (sub !== 'verify') {
-    process.stderr.write('Usage: provenance-proxy journal verify --data-dir DIR [--json]\n');
-    return sub === '--help' ? 0 : 2;
+    process.stderr.write(USAGE);
+    return 64;
   }
   const { runJournalVerify } = await import('../journal/verify-command.js');
   return runJournalVerify(rest, process.stdout);

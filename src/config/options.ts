@@ -33,6 +33,8 @@ export interface RunOptions {
   readonly grafeasProject: string | null;
   readonly grafeasTokenFile: string | null;
   readonly provenanceDir: string | null;
+  readonly reportRetryBaseMs: number;
+  readonly reportRetryMaxMs: number;
 }
 
 type Kind =
@@ -215,6 +217,20 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'path',
     default: null,
     help: 'also write signed envelopes as .intoto.jsonl files here',
+  },
+  {
+    key: 'reportRetryBaseMs',
+    flag: 'report-retry-base',
+    kind: 'duration',
+    default: '500ms',
+    help: 'first retry delay of a failed report (doubles per attempt, with full jitter)',
+  },
+  {
+    key: 'reportRetryMaxMs',
+    flag: 'report-retry-max',
+    kind: 'duration',
+    default: '60s',
+    help: 'longest delay between retries of a failed report; reports are retried until delivered',
   },
 ];
 
