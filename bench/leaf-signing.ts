@@ -81,7 +81,10 @@ async function handshakeCpu(key: string, cert: string, ca: string): Promise<numb
       }
     })();`;
   const total = await cpuMsAsync(async () => {
-    const child = spawn(process.execPath, ['-e', clientScript], { env: { ...process.env, CA: ca }, stdio: 'inherit' });
+    const child = spawn(process.execPath, ['-e', clientScript], {
+      env: { ...process.env, CA: ca },
+      stdio: 'inherit',
+    });
     await once(child, 'exit');
   });
   server.close();
@@ -97,7 +100,8 @@ async function main() {
   const xca = await CertificateAuthority.mint();
   await xca.issueLeaf('warmup.test');
   const x509Times: number[] = [];
-  for (let i = 0; i < LEAVES; i++) x509Times.push(await cpuMsAsync(async () => void (await xca.issueLeaf(`h${i}.test`))));
+  for (let i = 0; i < LEAVES; i++)
+    x509Times.push(await cpuMsAsync(async () => void (await xca.issueLeaf(`h${i}.test`))));
 
   const f = forgeLeaf(fca, 'bench.test');
   const x = await xca.issueLeaf('bench.test');
@@ -115,7 +119,9 @@ async function main() {
     ['handshake ratio (RSA / ECDSA)', `${fmt(rsaHandshake / ecHandshake)}×`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
-  process.stdout.write(`\nleaf certificates, ${LEAVES} leaves / ${HANDSHAKES} handshakes each, node ${process.version}\n`);
+  process.stdout.write(
+    `\nleaf certificates, ${LEAVES} leaves / ${HANDSHAKES} handshakes each, node ${process.version}\n`,
+  );
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
 }
 

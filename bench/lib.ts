@@ -12,7 +12,8 @@ export function cpuSeconds(pid: number): number {
 
 let ticksPerSecond = 0;
 function clockTicks(): number {
-  if (ticksPerSecond === 0) ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  if (ticksPerSecond === 0)
+    ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
   return ticksPerSecond;
 }
 
@@ -24,7 +25,10 @@ export function rssMiB(pid: number): { now: number; peak: number } {
 }
 
 /** Samples RSS while `work` runs; returns the highest value seen. */
-export async function peakRssDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peakMiB: number }> {
+export async function peakRssDuring<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; peakMiB: number }> {
   let peak = rssMiB(pid).now;
   const timer = setInterval(() => {
     peak = Math.max(peak, rssMiB(pid).now);
@@ -38,7 +42,11 @@ export async function peakRssDuring<T>(pid: number, work: () => Promise<T>): Pro
   }
 }
 
-export function run(cmd: string, args: string[], opts: { stdin?: 'ignore' | 'pipe' } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { stdin?: 'ignore' | 'pipe' } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -54,7 +62,11 @@ export function run(cmd: string, args: string[], opts: { stdin?: 'ignore' | 'pip
   });
 }
 
-export async function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
+export async function waitForLine(
+  child: ChildProcess,
+  stream: 'stdout' | 'stderr',
+  pattern: RegExp,
+): Promise<RegExpExecArray> {
   let seen = '';
   for await (const chunk of child[stream]!) {
     seen += chunk.toString();

@@ -5,7 +5,11 @@
  */
 import https from 'node:https';
 
-const [key, cert, port] = [process.env.BENCH_KEY!, process.env.BENCH_CERT!, Number(process.env.BENCH_PORT ?? 0)];
+const [key, cert, port] = [
+  process.env.BENCH_KEY!,
+  process.env.BENCH_CERT!,
+  Number(process.env.BENCH_PORT ?? 0),
+];
 const small = Buffer.alloc(512, 97);
 const server = https.createServer({ key, cert, keepAliveTimeout: 60_000 }, (req, res) => {
   let size = 0;

@@ -24,15 +24,52 @@ const results: Record<string, string> = {};
 function makePki(hosts: number): { caPath: string; key: string; cert: string } {
   const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
   sh('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key');
-  sh('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=bench-ca', '-days', '1', '-out', 'ca.pem',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+  sh(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'ca.key',
+    '-subj',
+    '/CN=bench-ca',
+    '-days',
+    '1',
+    '-out',
+    'ca.pem',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  );
   sh('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'leaf.key');
   sh('req', '-new', '-key', 'leaf.key', '-subj', '/CN=localhost', '-out', 'leaf.csr');
-  const ips = Array.from({ length: hosts }, (_, i) => `IP:127.0.${Math.floor((i + 1) / 250)}.${((i + 1) % 250) + 1}`);
+  const ips = Array.from(
+    { length: hosts },
+    (_, i) => `IP:127.0.${Math.floor((i + 1) / 250)}.${((i + 1) % 250) + 1}`,
+  );
   writeFileSync(join(work, 'leaf.ext'), `subjectAltName=DNS:localhost,${ips.join(',')}\n`);
-  sh('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
-    '-out', 'leaf.pem', '-extfile', 'leaf.ext');
-  return { caPath: join(work, 'ca.pem'), key: readFileSync(join(work, 'leaf.key'), 'utf8'), cert: readFileSync(join(work, 'leaf.pem'), 'utf8') };
+  sh(
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-out',
+    'leaf.pem',
+    '-extfile',
+    'leaf.ext',
+  );
+  return {
+    caPath: join(work, 'ca.pem'),
+    key: readFileSync(join(work, 'leaf.key'), 'utf8'),
+    cert: readFileSync(join(work, 'leaf.pem'), 'utf8'),
+  };
 }
 
 async function startOrigin(key: string, cert: string): Promise<{ child: ChildProcess; port: number }> {
@@ -44,12 +81,30 @@ async function startOrigin(key: string, cert: string): Promise<{ child: ChildPro
   return { child, port: Number(m[1]) };
 }
 
-async function startProxy(upstreamCa: string): Promise<{ child: ChildProcess; port: number; caPath: string }> {
+async function startProxy(
+  upstreamCa: string,
+): Promise<{ child: ChildProcess; port: number; caPath: string }> {
   const data = mkdtempSync(join(work, 'data-'));
-  const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'run', '--listen', '127.0.0.1:0',
-    '--control-listen', '127.0.0.1:0', '--data-dir', data, '--upstream-ca', upstreamCa, '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'dist/cli/main.js'),
+      'run',
+      '--listen',
+      '127.0.0.1:0',
+      '--control-listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      data,
+      '--upstream-ca',
+      upstreamCa,
+      '--log-level',
+      'warn',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const m = await waitForLine(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   return { child, port: Number(m[1]), caPath: join(data, 'ca.pem') };
 }
@@ -61,7 +116,11 @@ async function timedCurl(args: string[]): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-async function uploadScenario(origin: number, proxy: { child: ChildProcess; port: number; caPath: string }, caPath: string) {
+async function uploadScenario(
+  origin: number,
+  proxy: { child: ChildProcess; port: number; caPath: string },
+  caPath: string,
+) {
   const file = join(work, 'upload.bin');
   execFileSync('truncate', ['-s', String(uploadBytes), file]);
   const url = `https://localhost:${origin}/upload`;
@@ -89,7 +148,11 @@ async function uploadScenario(origin: number, proxy: { child: ChildProcess; port
   results['proxy peak RSS during upload'] = `${fmt(peak, 0)} MiB`;
 }
 
-function keepAliveClient(port: number, ca: string, proxyPort: number | null): { agent: http.Agent; request: () => Promise<number> } {
+function keepAliveClient(
+  port: number,
+  ca: string,
+  proxyPort: number | null,
+): { agent: http.Agent; request: () => Promise<number> } {
   let agent: http.Agent;
   if (proxyPort === null) {
     agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca });
@@ -97,7 +160,12 @@ function keepAliveClient(port: number, ca: string, proxyPort: number | null): { 
     agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     // biome-ignore lint/suspicious/noExplicitAny: callback form of createConnection
     (agent as any).createConnection = (_o: unknown, cb: (e: Error | null, s?: tls.TLSSocket) => void) => {
-      const req = http.request({ host: '127.0.0.1', port: proxyPort, method: 'CONNECT', path: `localhost:${port}` });
+      const req = http.request({
+        host: '127.0.0.1',
+        port: proxyPort,
+        method: 'CONNECT',
+        path: `localhost:${port}`,
+      });
       req.once('connect', (_res, socket) => {
         const s = tls.connect({ socket, servername: 'localhost', ca }, () => cb(null, s));
         s.once('error', (e) => cb(e));
@@ -134,16 +202,27 @@ async function latencyScenario(origin: number, proxy: { port: number; caPath: st
   }
   direct.agent.destroy();
   proxied.agent.destroy();
-  results['small keep-alive GET p50 direct / via proxy'] = `${fmt(percentile(d, 50), 3)} ms / ${fmt(percentile(p, 50), 3)} ms`;
+  results['small keep-alive GET p50 direct / via proxy'] =
+    `${fmt(percentile(d, 50), 3)} ms / ${fmt(percentile(p, 50), 3)} ms`;
   results['added latency p50'] = `${fmt(percentile(p, 50) - percentile(d, 50), 3)} ms`;
   results['added latency p99'] = `${fmt(percentile(p, 99) - percentile(d, 99), 3)} ms`;
 }
 
-async function newHostScenario(origin: number, proxy: { child: ChildProcess; port: number; caPath: string }, hosts: number) {
+async function newHostScenario(
+  origin: number,
+  proxy: { child: ChildProcess; port: number; caPath: string },
+  hosts: number,
+) {
   // Same connection pattern twice: one fresh TLS connection per request; first to one host
   // (leaf cached), then each to a new host (leaf minted). The difference is the minting.
   const connectOnce = (host: string) =>
-    timedCurl(['--proxy', `http://127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, `https://${host}:${origin}/small`]);
+    timedCurl([
+      '--proxy',
+      `http://127.0.0.1:${proxy.port}`,
+      '--cacert',
+      proxy.caPath,
+      `https://${host}:${origin}/small`,
+    ]);
   const pid = proxy.child.pid!;
   await connectOnce('127.0.0.1');
   let before = cpuSeconds(pid);
@@ -167,7 +246,8 @@ async function main() {
     if (!scenario || scenario === 'upload') await uploadScenario(origin.port, proxy, pki.caPath);
     if (!scenario || scenario === 'latency') await latencyScenario(origin.port, proxy, pki.caPath);
     if (!scenario || scenario === 'hosts') await newHostScenario(origin.port, proxy, hosts);
-    results['proxy RSS at the end'] = `${fmt(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.child.pid}/status`, 'utf8'))?.[1]) / 1024, 0)} MiB`;
+    results['proxy RSS at the end'] =
+      `${fmt(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.child.pid}/status`, 'utf8'))?.[1]) / 1024, 0)} MiB`;
   } finally {
     await stop(proxy.child);
     await stop(origin.child);

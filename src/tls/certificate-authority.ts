@@ -112,6 +112,13 @@ export class CertificateAuthority {
     return new CertificateAuthority(cert, caKey, algorithm, leafKeys, leafKeyPem);
   }
 
+  #authorityKeyIdentifier(): Promise<x509.AuthorityKeyIdentifierExtension> {
+    if (this.#authorityKeyId === null) {
+      this.#authorityKeyId = x509.AuthorityKeyIdentifierExtension.create(this.#caCert);
+    }
+    return this.#authorityKeyId;
+  }
+
   /** Issues a leaf for one host name or IP literal, valid for a day (never past the CA). */
   async issueLeaf(host: string): Promise<IssuedLeaf> {
     const now = Date.now();
@@ -132,7 +139,7 @@ export class CertificateAuthority {
         new x509.SubjectAlternativeNameExtension([
           isIP(host) ? { type: 'ip', value: host } : { type: 'dns', value: host },
         ]),
-        await (this.#authorityKeyId ??= x509.AuthorityKeyIdentifierExtension.create(this.#caCert)),
+        await this.#authorityKeyIdentifier(),
       ],
     });
     return { certChainPem: `${leaf.toString('pem')}\n${this.certPem}`, keyPem: this.#leafKeyPem, notAfter };

@@ -6,7 +6,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';

@@ -50,7 +50,7 @@ export async function startOrigin(
   let consumed = 0;
   const handler: OriginHandler =
     opts.handler ??
-    ((req, res, done) => {
+    ((_req, res, done) => {
       void done.then((r) => {
         res.writeHead(200, { 'content-type': 'text/plain', 'x-received-sha256': r.sha256 });
         res.end(`${r.method} ${r.size} ${r.sha256}\n`);
