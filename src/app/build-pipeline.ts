@@ -109,10 +109,18 @@ export async function openBuildPipeline(
       });
     return reporting;
   };
+  // Report ids handed to the outbox by this process; after a restart the outbox itself
+  // ignores ids it already holds, this only saves signing the same report again.
+  const reported = new Set<string>();
   const reportReadyImages = () => {
     for (const image of reportableOutputs(record).ready) {
+      const reportId = imageReportId(image);
+      if (reported.has(reportId)) continue;
       const statement = imageStatement(record, context(null), image);
-      if (statement) void report('image', imageReportId(image), statement);
+      if (statement) {
+        reported.add(reportId);
+        void report('image', reportId, statement);
+      }
     }
   };
   // A crash between journaling a push and enqueueing its report is healed here: the outbox

@@ -86,8 +86,10 @@ export function imageView(image: ResolvedImage): ImageView {
     digest: image.digest,
     registryDigest: image.registryDigest,
     mediaType: image.mediaType,
-    kind: image.kind,
-    subject: image.subject,
+    // An attachment (cosign signature, attestation, referrer) is never a runnable image,
+    // whatever its config says; and a cosign-tagged one names its subject by tag alone.
+    kind: image.role === 'attachment' && image.kind === 'image' ? 'artifact' : image.kind,
+    subject: image.subject ?? image.attachedTo,
     children: image.children.map((child) => ({
       digest: child.digest,
       platform: child.platform,

@@ -273,7 +273,7 @@ t.test('intercepted HTTPS through the real proxy', async (t) => {
 });
 
 t.test('failures: clear answers, nothing crashes', async (t) => {
-  const proxy = await startTestProxy(['--tunnel', 'tunnelled.localhost', '--tunnel', '127.0.0.2']);
+  const proxy = await startTestProxy();
   t.teardown(() => proxy.close());
   const curlProxy = ['--proxy', proxy.proxyUrl, '--cacert', proxy.caPath];
 
@@ -351,50 +351,38 @@ t.test('failures: clear answers, nothing crashes', async (t) => {
 
   t.test('tunnelled host: relayed blind, reported as unobserved egress', async (t) => {
     const origin = await startOrigin();
-    t.teardown(() => origin.close());
+    const blindProxy = await startTestProxy(['--tunnel', 'localhost']);
+    t.teardown(async () => {
+      await origin.close();
+      await blindProxy.close();
+    });
     const pki = testPki();
-    // No proxy CA here: the client talks TLS straight to the origin through the tunnel.
-    const res = await curl([
-      '--proxy',
-      proxy.proxyUrl,
-      '--cacert',
-      pki.caPath,
-      '--resolve',
-      `tunnelled.localhost:${origin.port}:127.0.0.1`,
-      `https://127.0.0.1:${origin.port}/t`,
-    ]);
-    t.equal(res.code, 60, 'without --tunnel the proxy intercepts, and the origin-only trust fails');
-    const blind = await curl([
-      '--proxy',
-      proxy.proxyUrl,
-      '--cacert',
-      pki.caPath,
-      '--connect-to',
-      `localhost:${origin.port}:127.0.0.2:${origin.port}`,
-      `https://localhost:${origin.port}/t`,
-    ]);
-    t.not(blind.code, 60, `curl got past TLS: ${blind.stderr}`);
-    const tunnelsBefore = proxy.tunnels.length;
-    const direct = await curl([
-      '--proxy',
-      proxy.proxyUrl,
-      '--proxy-insecure',
-      '--cacert',
-      pki.caPath,
-      '-H',
-      'Host: x',
-      `https://localhost:${origin.port}/t`,
-    ]);
-    t.equal(direct.code, 60);
-    t.equal(proxy.tunnels.length, tunnelsBefore);
-    const record = await proxy.tunnel(
-      (r) => r.authority.startsWith('127.0.0.2') || r.authority.startsWith('tunnelled'),
-    );
-    t.ok(record.bytesFromClient > 0 || record.failure !== null);
-    t.notOk(
-      proxy.exchanges.some((x) => x.target === '/t' && x.authority.startsWith('127.0.0.2')),
-      'no exchange is observed inside a tunnel',
-    );
+    // The client trusts only the origin's CA: it succeeds only if the proxy did not intercept.
+    const res = await curl(['--proxy', blindProxy.proxyUrl, '--cacert', pki.caPath, `${origin.url}/t`]);
+    t.equal(res.code, 0, res.stderr);
+    t.match(res.stdout.toString(), /^GET 0 /, 'the origin answered through the tunnel');
+    const record = await blindProxy.tunnel((r) => r.authority === `localhost:${origin.port}`);
+    t.ok(record.bytesFromClient > 0, 'bytes from the client are counted');
+    t.ok(record.bytesFromUpstream > 0, 'bytes from the upstream are counted');
+    t.equal(record.failure, null);
+    t.equal(blindProxy.exchanges.length, 0, 'nothing inside a tunnel is observed as an exchange');
+    const metrics = await (await fetch(`${blindProxy.controlUrl}/metrics`)).text();
+    t.match(metrics, /provenance_proxy_tunnels_total\{result="ok"\} 1/);
+    // The same request through an intercepting proxy fails that origin-only trust.
+    const intercepted = await curl([...curlProxy, '--cacert', pki.caPath, `${origin.url}/t`]);
+    t.equal(intercepted.code, 60, 'an intercepting proxy presents its own leaf instead');
+  });
+
+  t.test('a client that stalls inside its request head is cut at the headers timeout', async (t) => {
+    const strict = await startTestProxy(['--headers-timeout', '1s']);
+    t.teardown(() => strict.close());
+    const s = net.connect(strict.proxyPort, '127.0.0.1');
+    s.write('GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\n');
+    const chunks: Buffer[] = [];
+    for await (const c of s) chunks.push(c as Buffer);
+    t.match(Buffer.concat(chunks).toString(), /^HTTP\/1.1 408/, 'answered 408 and closed');
+    const metrics = await (await fetch(`${strict.controlUrl}/metrics`)).text();
+    t.match(metrics, /provenance_proxy_client_errors_total\{cause="header_timeout"\} 1/);
   });
 
   t.test('malformed input: 400s, closed sockets, counted, and the proxy keeps serving', async (t) => {

@@ -146,16 +146,18 @@ t.test('attachments: a subject, or a cosign tag, makes an attachment, never an o
     subject: digestOf(image),
     attachedTo: digestOf(image),
   });
+  // A cosign-tagged attachment names its subject by tag alone; the view reports it as the subject.
   t.match(byDigest.get(digestOf(signature)), {
     role: 'attachment',
-    subject: null,
+    kind: 'artifact',
+    subject: digestOf(image),
     attachedTo: digestOf(image),
     tags: [`sha256-${hex}.sig`],
   });
   t.match(byDigest.get(digestOf(fallbackIndex)), {
     role: 'attachment',
     kind: 'index',
-    subject: null,
+    subject: digestOf(image),
     attachedTo: digestOf(image),
   });
   t.same(

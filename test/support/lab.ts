@@ -1,0 +1,187 @@
+import { lookup } from 'node:dns/promises';
+import { join } from 'node:path';
+import { type ClientRoute, Clients } from './clients.js';
+import { buildFixtureLayout, type FixtureLayout } from './fixture-images.js';
+import { type RunningProxy, startProxy } from './proxy.js';
+import {
+  compareRecordWithRegistries,
+  type GroundTruthTarget,
+  type RecordComparison,
+} from './recorded-vs-registry.js';
+import { type RunningRegistry, startRegistry } from './registry.js';
+import type { RegistryCredentials } from './registry-client.js';
+import { settleProxy } from './settle-barrier.js';
+import { makeTempDir } from './temp-dir.js';
+import {
+  createTestCa,
+  REGISTRY_HOSTNAME,
+  type TestCa,
+  type TrustMaterial,
+  writeTrustMaterial,
+} from './test-ca.js';
+import { type RunningTokenServer, startTokenServer } from './token-server.js';
+
+/** The three registry kinds of the lab (../shared/oci-flows.md §1). */
+export type RegistryKind = 'open' | 'basic' | 'token';
+
+/** Credentials of the basic-auth registry and the token server (test-only, never secret). */
+export const LAB_CREDENTIALS: RegistryCredentials = { username: 'interop', password: 'interop-pass' };
+export const TOKEN_ISSUER = 'provenance-proxy-interop-token-issuer';
+
+export interface LabOptions {
+  /** Short name, used in temp dir names. */
+  name: string;
+  /** Registers cleanup (pass `(fn) => t.teardown(fn)`). */
+  teardown: (fn: () => Promise<void>) => void;
+  /** Registries to start (default: all three). */
+  registries?: RegistryKind[];
+  /** Start the proxy under test and route `clients` through it (default true). */
+  withProxy?: boolean;
+}
+
+export interface Lab {
+  dir: string;
+  ca: TestCa;
+  /** The test CA as client trust material (for direct access). */
+  directTrust: TrustMaterial;
+  tokenServer: RunningTokenServer | undefined;
+  registry(kind: RegistryKind): RunningRegistry;
+  /** The proxy under test (throws if the lab was started without it). */
+  proxy(): RunningProxy;
+  fixtures: FixtureLayout;
+  /** Clients routed through the proxy under test (or direct when the lab has no proxy). */
+  clients: Clients;
+  /** The same clients (same storage and caches) talking to the registries directly. */
+  directClients: Clients;
+  /** Waits until the proxy has applied every exchange completed so far (see settle-barrier.ts). */
+  settle(): Promise<void>;
+  /** Settles, then holds the proxy's /v1/images against what the given registries hold. */
+  compare(targets: readonly GroundTruthTarget[]): Promise<RecordComparison>;
+}
+
+/** /etc/hosts lacks registry.test (the install script adds it). */
+export class LabSetupError extends Error {
+  readonly code = 'ERR_TEST_LAB_SETUP';
+}
+
+/**
+ * Starts what a test file needs: a temp dir, a fresh test CA, the token server, the
+ * registries, the proxy under test with its own data dir, clients, and the fixture layout.
+ * Everything is torn down by the registered teardown.
+ */
+export async function startLab(options: LabOptions): Promise<Lab> {
+  await assertHostsEntry();
+  const temp = await makeTempDir(options.name);
+  const cleanups: (() => Promise<void>)[] = [];
+  options.teardown(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await temp.remove();
+  });
+  const dir = temp.path;
+  const ca = await createTestCa(join(dir, 'ca'));
+  const directTrust = await writeTrustMaterial(join(dir, 'direct-trust'), ca.caCertPem);
+  const kinds = options.registries ?? ['open', 'basic', 'token'];
+
+  let tokenServer: RunningTokenServer | undefined;
+  if (kinds.includes('token')) {
+    tokenServer = await startTokenServer({ ca, credentials: LAB_CREDENTIALS, issuer: TOKEN_ISSUER });
+    const server = tokenServer;
+    cleanups.push(() => server.close());
+  }
+  const registries = new Map<RegistryKind, RunningRegistry>();
+  for (const kind of kinds) {
+    const registry = await startRegistry({
+      dir,
+      name: kind,
+      ca,
+      auth:
+        kind === 'open'
+          ? { kind: 'none' }
+          : kind === 'basic'
+            ? { kind: 'basic', credentials: LAB_CREDENTIALS }
+            : {
+                kind: 'token',
+                credentials: LAB_CREDENTIALS,
+                realm: tokenServer?.realm ?? '',
+                issuer: TOKEN_ISSUER,
+                rootCertBundlePath: ca.caCertPath,
+              },
+      // As in the recorded lab: the basic-auth registry answers with relative Location headers.
+      relativeUrls: kind === 'basic',
+    });
+    registries.set(kind, registry);
+    cleanups.push(() => registry.stop());
+  }
+
+  let proxy: RunningProxy | undefined;
+  if (options.withProxy !== false) {
+    proxy = await startProxy({ dir, upstreamCaPath: ca.caCertPath });
+    const started = proxy;
+    cleanups.push(() => started.stop());
+  }
+
+  const credentials: Record<string, RegistryCredentials> = {};
+  for (const registry of registries.values()) {
+    if (registry.credentials !== undefined) credentials[registry.host] = registry.credentials;
+  }
+  const directRoute: ClientRoute = { trust: directTrust };
+  const running = proxy;
+  const proxiedRoute: ClientRoute | undefined =
+    running === undefined
+      ? undefined
+      : {
+          proxyUrl: running.url,
+          // A getter: the proxy mints a new CA when restarted, and clients must trust the current one.
+          get trust() {
+            return running.trust;
+          },
+        };
+  const clients = await Clients.create({
+    dir: join(dir, 'clients'),
+    route: proxiedRoute ?? directRoute,
+    credentials,
+  });
+  cleanups.push(() => clients.dispose());
+  const fixtures = await buildFixtureLayout(join(dir, 'fixtures', 'layout'));
+
+  const settle = async (): Promise<void> => {
+    if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');
+    const [first] = registries.values();
+    if (first === undefined) throw new LabSetupError('the lab has no registry');
+    await settleProxy(proxy, first);
+  };
+
+  return {
+    dir,
+    ca,
+    directTrust,
+    tokenServer,
+    registry(kind) {
+      const registry = registries.get(kind);
+      if (registry === undefined) throw new LabSetupError(`the lab was started without the ${kind} registry`);
+      return registry;
+    },
+    proxy() {
+      if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');
+      return proxy;
+    },
+    fixtures,
+    clients,
+    directClients: clients.withRoute(directRoute),
+    settle,
+    async compare(targets) {
+      if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');
+      await settle();
+      return compareRecordWithRegistries(await proxy.images(), targets);
+    },
+  };
+}
+
+async function assertHostsEntry(): Promise<void> {
+  const resolved = await lookup(REGISTRY_HOSTNAME).catch(() => undefined);
+  if (resolved?.address !== '127.0.0.1') {
+    throw new LabSetupError(
+      `${REGISTRY_HOSTNAME} must resolve to 127.0.0.1 (Go clients never proxy loopback names): run scripts/install-test-deps.sh`,
+    );
+  }
+}

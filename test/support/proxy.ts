@@ -1,0 +1,182 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdir, open, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { InTotoStatement } from '../../src/provenance/statement-types.js';
+import { freePort } from './free-port.js';
+import type { ImageRecord, ImagesResponse } from './images-contract.js';
+import { stopChild } from './run-command.js';
+import { type TrustMaterial, writeTrustMaterial } from './test-ca.js';
+import { PROJECT_ROOT } from './tools.js';
+import { waitUntil } from './wait-until.js';
+
+/** Overrides the proxy entry point (a JS file run with node), e.g. to try the harness against a local build. */
+export const PROXY_CLI_ENV = 'PROVENANCE_PROXY_CLI';
+const DEFAULT_CLI = join(PROJECT_ROOT, 'dist/cli/main.js');
+
+export interface StartProxyOptions {
+  /** Working directory: data dir, CA output, log and trust material go below it. */
+  dir: string;
+  /** PEM file the proxy must trust for its upstream TLS (the test CA). */
+  upstreamCaPath: string;
+  /** Extra environment for the proxy process. */
+  env?: NodeJS.ProcessEnv;
+  /** Extra CLI arguments after the standard ones. */
+  extraArgs?: string[];
+}
+
+export interface RunningProxy {
+  /** http://127.0.0.1:<port>: what clients get as HTTPS_PROXY. */
+  url: string;
+  controlUrl: string;
+  dataDir: string;
+  /** Where `--ca-cert-out` told the proxy to write its CA certificate. */
+  caCertOutPath: string;
+  /** The proxy's CA (fetched from /ca.pem) as a cert dir and a bundle; refreshed by restart(). */
+  trust: TrustMaterial;
+  logPath: string;
+  pid(): number | undefined;
+  images(): Promise<ImageRecord[]>;
+  provenance(): Promise<InTotoStatement>;
+  metrics(): Promise<string>;
+  /** GET on the control listener; resolves with status and body text. */
+  control(path: string): Promise<{ status: number; body: string }>;
+  /** Sends a signal and waits until the process has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Starts the proxy again with the same ports and data dir (after kill). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The proxy could not be started or never became ready. */
+export class ProxyStartError extends Error {
+  readonly code = 'ERR_TEST_PROXY_START';
+}
+
+/**
+ * Starts the proxy CLI as a child process on free ports:
+ * `node dist/cli/main.js run --listen … --control-listen … --ca-cert-out … --upstream-ca … --data-dir …`,
+ * waits for `GET /readyz` = 200 (bounded), and fetches `/ca.pem` into trust material for clients.
+ */
+export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
+  const cli = resolve(process.env[PROXY_CLI_ENV] ?? DEFAULT_CLI);
+  await access(cli).catch(() => {
+    throw new ProxyStartError(`${cli} does not exist: run \`npm run build\` first (or set ${PROXY_CLI_ENV})`);
+  });
+  const home = join(options.dir, 'proxy');
+  const dataDir = join(home, 'data');
+  await mkdir(dataDir, { recursive: true });
+  const listenPort = await freePort();
+  const controlPort = await freePort();
+  const caCertOutPath = join(home, 'proxy-ca.pem');
+  const logPath = join(home, 'proxy.log');
+  const controlUrl = `http://127.0.0.1:${controlPort}`;
+  const args = [
+    cli,
+    'run',
+    '--listen',
+    `127.0.0.1:${listenPort}`,
+    '--control-listen',
+    `127.0.0.1:${controlPort}`,
+    '--ca-cert-out',
+    caCertOutPath,
+    '--upstream-ca',
+    options.upstreamCaPath,
+    '--data-dir',
+    dataDir,
+    ...(options.extraArgs ?? []),
+  ];
+  const env = { ...withoutProxyVariables(process.env), ...options.env };
+
+  let child: ChildProcess | undefined;
+  let trust: TrustMaterial | undefined;
+
+  async function launch(): Promise<void> {
+    const log = await open(logPath, 'a');
+    const started = spawn(process.execPath, args, { env, stdio: ['ignore', log.fd, log.fd] });
+    await log.close();
+    child = started;
+    try {
+      await waitUntil(
+        async () => {
+          if (started.exitCode !== null || started.signalCode !== null) {
+            throw new ProxyStartError(
+              `proxy exited (${started.exitCode ?? started.signalCode}): ${await logTail(logPath)}`,
+            );
+          }
+          const response = await fetch(`${controlUrl}/readyz`);
+          await response.arrayBuffer();
+          return response.status === 200;
+        },
+        { what: `proxy /readyz on ${controlUrl}`, attempts: 150, intervalMs: 100 },
+      );
+      const caResponse = await fetch(`${controlUrl}/ca.pem`);
+      if (caResponse.status !== 200) throw new ProxyStartError(`GET /ca.pem answered ${caResponse.status}`);
+      trust = await writeTrustMaterial(join(home, 'trust'), await caResponse.text());
+    } catch (error) {
+      started.kill('SIGKILL');
+      throw error;
+    }
+  }
+
+  await launch();
+
+  async function getJson<T>(path: string): Promise<T> {
+    const response = await fetch(`${controlUrl}${path}`);
+    const text = await response.text();
+    if (response.status !== 200)
+      throw new Error(`GET ${path} answered ${response.status}: ${text.slice(0, 500)}`);
+    return JSON.parse(text) as T;
+  }
+
+  const proxy: RunningProxy = {
+    url: `http://127.0.0.1:${listenPort}`,
+    controlUrl,
+    dataDir,
+    caCertOutPath,
+    get trust(): TrustMaterial {
+      if (trust === undefined) throw new ProxyStartError('proxy not started');
+      return trust;
+    },
+    logPath,
+    pid: () => child?.pid,
+    images: async () => (await getJson<ImagesResponse>('/v1/images')).images,
+    provenance: () => getJson<InTotoStatement>('/v1/provenance'),
+    async metrics() {
+      return (await proxy.control('/metrics')).body;
+    },
+    async control(path: string) {
+      const response = await fetch(`${controlUrl}${path}`);
+      return { status: response.status, body: await response.text() };
+    },
+    async kill(signal: NodeJS.Signals) {
+      const running = child;
+      if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+      const exited = once(running, 'exit');
+      running.kill(signal);
+      await exited;
+    },
+    async restart() {
+      await proxy.stop();
+      await launch();
+    },
+    async stop() {
+      if (child !== undefined) await stopChild(child);
+    },
+  };
+  return proxy;
+}
+
+/** The proxy itself must connect upstream directly, whatever the test runner's environment says. */
+function withoutProxyVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy']) {
+    delete copy[name];
+  }
+  return copy;
+}
+
+async function logTail(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.slice(-3000);
+}
