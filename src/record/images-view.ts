@@ -89,7 +89,9 @@ export function imageView(image: ResolvedImage): ImageView {
     // An attachment (cosign signature, attestation, referrer) is never a runnable image,
     // whatever its config says; and a cosign-tagged one names its subject by tag alone.
     kind: image.role === 'attachment' && image.kind === 'image' ? 'artifact' : image.kind,
-    subject: image.subject ?? image.attachedTo,
+    // The referrers fallback index (tag `sha256-<hex>`) lists attachments; it is not one itself.
+    subject:
+      image.subject ?? (image.role === 'attachment' && image.kind !== 'index' ? image.attachedTo : null),
     children: image.children.map((child) => ({
       digest: child.digest,
       platform: child.platform,
