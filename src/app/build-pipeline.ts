@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
 import type { CompletedExchange, TunnelRecord } from '../http/completed-exchange.js';
@@ -93,20 +93,29 @@ export async function openBuildPipeline(
     egress: egress.summary(),
   });
 
+  const signingFailures = new Counter({
+    name: 'provenance_proxy_signing_failures_total',
+    help: 'Statements that could not be signed or handed to the outbox, by stage (sign, enqueue)',
+    labelNames: ['stage'],
+    registers: [registry],
+  });
   let journalHealthy = true;
   // Reports are made one at a time, in order: signing is async and two pushes of one image
   // must not race into two reports.
   let reporting: Promise<void> = Promise.resolve();
   const report = (kind: SignedReport['kind'], reportId: string, statement: InTotoStatement) => {
-    reporting = reporting
-      .then(async () => {
+    reporting = reporting.then(async () => {
+      let stage = 'sign';
+      try {
         const payload = Buffer.from(JSON.stringify(statement));
         const envelope = await signer.sign(IN_TOTO_PAYLOAD_TYPE, payload);
+        stage = 'enqueue';
         if (sinkNames.length > 0) await outbox.enqueue({ reportId, kind, statement, envelope }, sinkNames);
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: error, reportId }, 'could not sign or enqueue a provenance report');
-      });
+      } catch (error) {
+        signingFailures.inc({ stage });
+        logger.error({ err: error, reportId, stage }, 'could not sign or enqueue a provenance report');
+      }
+    });
     return reporting;
   };
   // Report ids handed to the outbox by this process; after a restart the outbox itself
