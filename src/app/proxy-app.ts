@@ -121,6 +121,7 @@ export async function startProxy(
     registry,
     control,
     async shutdown(graceMs: number) {
+      const deadlineAt = Date.now() + graceMs;
       ready = false;
       const stopped = listener.stopAccepting();
       let timer: NodeJS.Timeout | undefined;
@@ -134,7 +135,8 @@ export async function startProxy(
       httpsAgent.destroy();
       httpAgent.destroy();
       try {
-        await stages.close?.(Math.max(1000, graceMs));
+        // What is left of the grace period goes to finalizing and flushing reports.
+        await stages.close?.(Math.max(1000, deadlineAt - Date.now()));
       } finally {
         await control.close();
       }
