@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { waitUntil } from '../support/wait-until.js';
 import { curl } from './support/clients.js';
 import { startOrigin } from './support/origin.js';
 import { testPki } from './support/test-pki.js';
@@ -196,13 +197,16 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
   ]);
   t.equal(res.code, 0, res.stderr);
   // The download is an observation: it shows in the paged journal once durable.
-  let page: { entries: { kind: string; data: { url?: string } }[] } = { entries: [] };
-  for (let i = 0; i < 100 && page.entries.length === 0; i++) {
-    page = (await (
-      await fetch(`http://127.0.0.1:${controlPort}/v1/observations?limit=10`)
-    ).json()) as typeof page;
-    if (page.entries.length === 0) await new Promise((r) => setImmediate(r));
-  }
+  type Page = { entries: { kind: string; data: { url?: string } }[] };
+  const page = await waitUntil(
+    async () => {
+      const p = (await (
+        await fetch(`http://127.0.0.1:${controlPort}/v1/observations?limit=10`)
+      ).json()) as Page;
+      return p.entries.length > 0 ? p : undefined;
+    },
+    { what: 'the download in /v1/observations', attempts: 200, intervalMs: 25 },
+  );
   t.ok(
     page.entries.some((e) => e.kind === 'oci.artifactDownloaded' && e.data.url?.endsWith('/artifact.tar')),
     'the download is journaled',
