@@ -52,8 +52,11 @@ export async function openBuildPipeline(
   const replayed: OciEvent[] = [];
   let finishedOn: number | null = null;
   for await (const entry of journal.entries()) {
-    if (entry.kind.startsWith('oci.')) replayed.push(entry.data as OciEvent);
-    else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
+    if (entry.kind.startsWith('oci.')) {
+      replayed.push(entry.data as OciEvent);
+      // The build went on after an earlier finalize (the sidecar restarted mid-build).
+      finishedOn = null;
+    } else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
   }
   const record = BuildRecord.from(replayed);
@@ -136,16 +139,22 @@ export async function openBuildPipeline(
   // ignores report ids it already holds.
   reportReadyImages();
 
-  let finalized: Promise<InTotoStatement> | null = null;
+  // Finalizing is serialized; each one reports the build as it stands. The report id comes
+  // from what the statement says (outputs and inputs, not times or byte counts), so finalizing
+  // again with nothing new is a no-op, and a build that went on after a finalize (a restart
+  // mid-build) is reported again, complete.
+  let finalizing: Promise<InTotoStatement> = Promise.resolve(null as unknown as InTotoStatement);
   const finalize = (): Promise<InTotoStatement> => {
-    finalized ??= (async () => {
-      finishedOn ??= Date.now();
-      await journal.append('build.finalized', { finishedOn });
+    finalizing = finalizing.then(async () => {
+      if (finishedOn === null) {
+        finishedOn = Date.now();
+        await journal.append('build.finalized', { finishedOn });
+      }
       const statement = buildStatement(record, context(finishedOn));
-      await report('build', `build-${invocation.invocationId}`, statement);
+      await report('build', buildReportId(invocation.invocationId, statement), statement);
       return statement;
-    })();
-    return finalized;
+    });
+    return finalizing;
   };
 
   control.route('GET', '/v1/images', (_req, res) => json(res, 200, imagesView(record)));
@@ -206,6 +215,7 @@ export async function openBuildPipeline(
         void append(`oci.${event.type}`, event).then(() => {
           record.apply(event);
           ociMetrics.observe([event]);
+          finishedOn = null;
           if (event.type === 'manifestPushed') reportReadyImages();
         });
       }
@@ -273,6 +283,16 @@ async function openSinks(
 function imageReportId(image: ResolvedImage): string {
   const key = `${image.registry}/${image.repository}@${image.digest}#${[...image.tags].sort().join(',')}`;
   return `image-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
+
+/** Same outputs and inputs, same id: the build statement is news only when its content is. */
+function buildReportId(invocationId: string, statement: InTotoStatement): string {
+  const content = {
+    subjects: statement.subject.map((s) => [s.name, s.digest, s.annotations ?? null]),
+    inputs: (statement.predicate.buildDefinition.resolvedDependencies ?? []).map((d) => [d.uri, d.digest]),
+  };
+  const digest = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
+  return `build-${invocationId}-${digest}`;
 }
 
 /** Digest of the effective configuration, recorded as internalParameters; paths only, never secrets. */

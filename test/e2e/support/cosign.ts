@@ -1,0 +1,67 @@
+import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { type CommandResult, runCommand } from '../../support/run-command.js';
+import type { StoredEnvelope } from './store-reader.js';
+
+/** cosign on PATH, or where `go install` puts it; undefined when absent. */
+export function findCosign(): string | undefined {
+  const gobin = process.env.GOBIN ?? join(process.env.GOPATH ?? join(homedir(), 'go'), 'bin');
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), gobin];
+  return dirs
+    .map((dir) => join(dir, 'cosign'))
+    .find((path) => {
+      try {
+        accessSync(path, constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
+ * `cosign verify-blob-attestation` of an envelope against an artifact's bytes (its sha256 must be a
+ * subject digest), offline: a scratch HOME, the transparency log ignored, and
+ * SIGSTORE_REKOR_PUBLIC_KEY set so cosign does not fetch Sigstore's trusted root.
+ */
+export async function cosignVerifiesAttestation(
+  cosign: string,
+  publicKeyPath: string,
+  envelope: StoredEnvelope,
+  artifact: Buffer,
+): Promise<CommandResult> {
+  const home = await mkdtemp(join(tmpdir(), 'pp-e2e-cosign-'));
+  try {
+    const envelopePath = join(home, 'envelope.json');
+    const artifactPath = join(home, 'artifact');
+    await writeFile(envelopePath, JSON.stringify(envelope));
+    await writeFile(artifactPath, artifact);
+    return await runCommand(
+      cosign,
+      [
+        'verify-blob-attestation',
+        '--key',
+        publicKeyPath,
+        '--signature',
+        envelopePath,
+        '--type',
+        'slsaprovenance1',
+        '--insecure-ignore-tlog=true',
+        artifactPath,
+      ],
+      {
+        timeoutMs: 60_000,
+        env: {
+          ...process.env,
+          HOME: home,
+          TUF_ROOT: join(home, 'tuf'),
+          SIGSTORE_REKOR_PUBLIC_KEY: publicKeyPath,
+        },
+      },
+    );
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}

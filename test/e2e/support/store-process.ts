@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort } from '../../support/free-port.js';
+import { stopChild } from '../../support/run-command.js';
+import { waitUntil } from '../../support/wait-until.js';
+import { cliPath } from './cli.js';
+
+export interface StoreProcessOptions {
+  /** Working directory: the log, and the PGlite data directory unless `databaseUrl` is given. */
+  home: string;
+  /** `--database-url postgres://…`: the store keeps everything in PostgreSQL. */
+  databaseUrl?: string;
+}
+
+/**
+ * `provenance-proxy store` as a child process with a fixed port and data directory, so it can be
+ * stopped (an outage) and started again as the same store at the same URL.
+ */
+export interface StoreProcess {
+  /** `http://127.0.0.1:<port>`: the `--grafeas-url` for the proxy and the verifier. */
+  readonly url: string;
+  readonly logPath: string;
+  /** Starts the store and waits (bounded) until `/healthz` answers 200. */
+  start(): Promise<void>;
+  /** SIGTERM and wait for the exit: the store closes its database cleanly. */
+  stop(): Promise<void>;
+  isRunning(): boolean;
+}
+
+/** The store exited or never became healthy. */
+export class StoreStartError extends Error {
+  readonly code = 'ERR_TEST_STORE_START';
+}
+
+/** Reserves a port and prepares the store; nothing runs until `start()`. */
+export async function prepareStore(options: StoreProcessOptions): Promise<StoreProcess> {
+  await mkdir(options.home, { recursive: true });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const logPath = join(options.home, 'store.log');
+  const args = [
+    cliPath(),
+    'store',
+    '--listen',
+    `127.0.0.1:${port}`,
+    ...(options.databaseUrl === undefined
+      ? ['--data-dir', join(options.home, 'data')]
+      : ['--database-url', options.databaseUrl]),
+  ];
+  let child: ChildProcess | undefined;
+  const alive = (c: ChildProcess | undefined): c is ChildProcess =>
+    c !== undefined && c.exitCode === null && c.signalCode === null;
+
+  return {
+    url,
+    logPath,
+    isRunning: () => alive(child),
+    async start() {
+      if (alive(child)) throw new StoreStartError('the store is already running');
+      const log = await open(logPath, 'a');
+      const started = spawn(process.execPath, args, { stdio: ['ignore', log.fd, log.fd] });
+      await log.close();
+      child = started;
+      try {
+        // A fresh PGlite directory is initialised in WebAssembly: tens of seconds on a busy machine.
+        const outcome = await waitUntil(
+          async () => {
+            if (!alive(started)) return 'exited';
+            const response = await fetch(`${url}/healthz`);
+            await response.arrayBuffer();
+            return response.status === 200 ? 'healthy' : undefined;
+          },
+          { what: `the store's /healthz on ${url}`, attempts: 1200, intervalMs: 50 },
+        );
+        if (outcome === 'exited') {
+          throw new StoreStartError(
+            `store exited (${started.exitCode ?? started.signalCode}): ${await tail(logPath)}`,
+          );
+        }
+      } catch (error) {
+        started.kill('SIGKILL');
+        throw error;
+      }
+    },
+    async stop() {
+      if (alive(child)) await stopChild(child);
+    },
+  };
+}
+
+async function tail(path: string): Promise<string> {
+  return (await readFile(path, 'utf8').catch(() => '')).slice(-3000);
+}
