@@ -109,6 +109,21 @@ async function startProxy(
   return { child, port: Number(m[1]), caPath: join(data, 'ca.pem') };
 }
 
+/** The bare Node.js relay of bench/baseline-relay.ts, trusted through the bench CA. */
+async function startBaselineRelay(pki: { key: string; cert: string; caPath: string }) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/baseline-relay.ts')], {
+    env: {
+      ...process.env,
+      BENCH_KEY: pki.key,
+      BENCH_CERT: pki.cert,
+      BENCH_CA: readFileSync(pki.caPath, 'utf8'),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const m = await waitForLine(child, 'stdout', /listening (\d+)/);
+  return { child, port: Number(m[1]) };
+}
+
 async function timedCurl(args: string[]): Promise<number> {
   const start = process.hrtime.bigint();
   const r = await run('curl', ['-sS', '-o', '/dev/null', ...args]);
@@ -120,6 +135,7 @@ async function uploadScenario(
   origin: number,
   proxy: { child: ChildProcess; port: number; caPath: string },
   caPath: string,
+  relay: { child: ChildProcess; port: number },
 ) {
   const file = join(work, 'upload.bin');
   execFileSync('truncate', ['-s', String(uploadBytes), file]);
@@ -128,6 +144,9 @@ async function uploadScenario(
   const proxied: number[] = [];
   const cpu: number[] = [];
   let peak = 0;
+  const relayed: number[] = [];
+  const relayCpu: number[] = [];
+  let relayPeak = 0;
   for (let i = 0; i < 3; i++) {
     direct.push(await timedCurl(['--cacert', caPath, '-T', file, url]));
     const before = cpuSeconds(proxy.child.pid!);
@@ -137,6 +156,13 @@ async function uploadScenario(
     proxied.push(result);
     cpu.push(cpuSeconds(proxy.child.pid!) - before);
     peak = Math.max(peak, peakMiB);
+    const relayBefore = cpuSeconds(relay.child.pid!);
+    const relayRun = await peakRssDuring(relay.child.pid!, () =>
+      timedCurl(['--proxy', `http://127.0.0.1:${relay.port}`, '--cacert', caPath, '-T', file, url]),
+    );
+    relayed.push(relayRun.result);
+    relayCpu.push(cpuSeconds(relay.child.pid!) - relayBefore);
+    relayPeak = Math.max(relayPeak, relayRun.peakMiB);
   }
   const gib = uploadBytes / GiB;
   const ratio = median(direct) / median(proxied);
@@ -144,6 +170,11 @@ async function uploadScenario(
   results['upload throughput direct'] = `${fmt(gib / median(direct))} GiB/s`;
   results['upload throughput via proxy'] = `${fmt(gib / median(proxied))} GiB/s`;
   results['upload ratio (proxy/direct)'] = `${fmt(ratio)}×`;
+  results['baseline: bare Node TLS relay throughput'] =
+    `${fmt(gib / median(relayed))} GiB/s (${fmt(median(direct) / median(relayed))}× direct)`;
+  results['baseline: bare relay CPU per GiB'] = `${fmt(median(relayCpu) / gib)} s`;
+  results['baseline: bare relay peak RSS'] = `${fmt(relayPeak, 0)} MiB`;
+  results['proxy CPU per GiB vs bare relay'] = `${fmt(median(cpu) / median(relayCpu))}×`;
   results['proxy CPU per GiB'] = `${fmt(median(cpu) / gib)} s`;
   results['proxy peak RSS during upload'] = `${fmt(peak, 0)} MiB`;
 }
@@ -243,7 +274,14 @@ async function main() {
   const proxy = await startProxy(pki.caPath);
   try {
     const scenario = process.env.BENCH_ONLY;
-    if (!scenario || scenario === 'upload') await uploadScenario(origin.port, proxy, pki.caPath);
+    if (!scenario || scenario === 'upload') {
+      const relay = await startBaselineRelay(pki);
+      try {
+        await uploadScenario(origin.port, proxy, pki.caPath, relay);
+      } finally {
+        await stop(relay.child);
+      }
+    }
     if (!scenario || scenario === 'latency') await latencyScenario(origin.port, proxy, pki.caPath);
     if (!scenario || scenario === 'hosts') await newHostScenario(origin.port, proxy, hosts);
     results['proxy RSS at the end'] =
