@@ -4,10 +4,13 @@
  *
  *   npm run bench:leaf
  */
+import 'reflect-metadata';
 import { spawn } from 'node:child_process';
+import { webcrypto } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import * as x509 from '@peculiar/x509';
 import forge from 'node-forge';
 import { CertificateAuthority } from '../src/tls/certificate-authority.js';
 import { fmt, median } from './lib.js';
@@ -91,17 +94,55 @@ async function handshakeCpu(key: string, cert: string, ca: string): Promise<numb
   return total / HANDSHAKES;
 }
 
+/** The same leaf through @peculiar/x509's generator (what the CA used before the DER template). */
+async function x509Generator(): Promise<(host: string) => Promise<void>> {
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+  const caKeys = (await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: 'CN=x509 bench CA',
+    notBefore: new Date(Date.now() - 3600_000),
+    notAfter: new Date(Date.now() + 86400_000),
+    signingAlgorithm: alg,
+    keys: caKeys,
+    extensions: [new x509.BasicConstraintsExtension(true, 0, true)],
+  });
+  return async (host) => {
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: `${Date.now()}`,
+      subject: `CN=${host}`,
+      issuer: caCert.subject,
+      notBefore: new Date(Date.now() - 3600_000),
+      notAfter: new Date(Date.now() + 86400_000),
+      signingAlgorithm: alg,
+      publicKey: leafKeys.publicKey,
+      signingKey: caKeys.privateKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: host }]),
+      ],
+    });
+    leaf.toString('pem');
+  };
+}
+
 async function main() {
   const fca = forgeCa();
   forgeLeaf(fca, 'warmup.test');
   const forgeTimes: number[] = [];
   for (let i = 0; i < LEAVES; i++) forgeTimes.push(cpuMs(() => forgeLeaf(fca, `h${i}.test`)));
 
+  const generator = await x509Generator();
+  await generator('warmup.test');
+  const x509Times: number[] = [];
+  for (let i = 0; i < LEAVES; i++) x509Times.push(await cpuMsAsync(() => generator(`h${i}.test`)));
+
   const xca = await CertificateAuthority.mint();
   await xca.issueLeaf('warmup.test');
-  const x509Times: number[] = [];
+  const templateTimes: number[] = [];
   for (let i = 0; i < LEAVES; i++)
-    x509Times.push(await cpuMsAsync(async () => void (await xca.issueLeaf(`h${i}.test`))));
+    templateTimes.push(await cpuMsAsync(async () => void (await xca.issueLeaf(`h${i}.test`))));
 
   const f = forgeLeaf(fca, 'bench.test');
   const x = await xca.issueLeaf('bench.test');
@@ -113,7 +154,9 @@ async function main() {
   const rows: [string, string][] = [
     ['node-forge RSA-2048 leaf, CPU per leaf (median)', `${fmt(median(forgeTimes))} ms`],
     ['@peculiar/x509 ECDSA P-256 leaf, CPU per leaf (median)', `${fmt(median(x509Times))} ms`],
+    ['ours: DER template + native ECDSA P-256 sign (median)', `${fmt(median(templateTimes))} ms`],
     ['leaf issuance ratio (forge / x509)', `${fmt(median(forgeTimes) / median(x509Times))}×`],
+    ['leaf issuance ratio (x509 / ours)', `${fmt(median(x509Times) / median(templateTimes))}×`],
     ['proxy-side CPU per TLS handshake, RSA-2048 leaf', `${fmt(rsaHandshake)} ms`],
     ['proxy-side CPU per TLS handshake, ECDSA P-256 leaf', `${fmt(ecHandshake)} ms`],
     ['handshake ratio (RSA / ECDSA)', `${fmt(rsaHandshake / ecHandshake)}×`],

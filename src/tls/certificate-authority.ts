@@ -1,17 +1,21 @@
 import 'reflect-metadata'; // @peculiar/x509 resolves its providers through tsyringe, which needs it
-import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
+import {
+  createPrivateKey,
+  generateKeyPairSync,
+  KeyObject,
+  randomBytes,
+  webcrypto,
+  X509Certificate,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CertificateAuthorityError } from '../errors.js';
+import { type LeafSigning, LeafTemplate, SIGNING_BY_KEY } from './leaf-template.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
-
-/** A signing algorithm for WebCrypto, chosen from the CA key's type. */
-type SigningAlgorithm = (EcdsaParams & EcKeyImportParams) | RsaHashedImportParams;
 
 export interface IssuedLeaf {
   /** PEM chain: leaf then CA. */
@@ -32,26 +36,19 @@ export interface IssuedLeaf {
 export class CertificateAuthority {
   readonly certPem: string;
   readonly notAfter: Date;
-  readonly #caCert: x509.X509Certificate;
-  readonly #caKey: CryptoKey;
-  readonly #signingAlgorithm: SigningAlgorithm;
-  readonly #leafKeys: CryptoKeyPair;
+  readonly #template: LeafTemplate;
   readonly #leafKeyPem: string;
-  /** Same for every leaf; computing it once saves a hash per new host. */
-  #authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension> | null = null;
 
-  private constructor(
-    caCert: x509.X509Certificate,
-    caKey: CryptoKey,
-    signingAlgorithm: SigningAlgorithm,
-    leafKeys: CryptoKeyPair,
-    leafKeyPem: string,
-  ) {
-    this.#caCert = caCert;
-    this.#caKey = caKey;
-    this.#signingAlgorithm = signingAlgorithm;
-    this.#leafKeys = leafKeys;
-    this.#leafKeyPem = leafKeyPem;
+  private constructor(caCert: x509.X509Certificate, signing: LeafSigning) {
+    const leafKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.#leafKeyPem = leafKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const subjectKeyId = caCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+    this.#template = new LeafTemplate({
+      signing,
+      caCertDer: Buffer.from(caCert.rawData),
+      leafSpkiDer: leafKeys.publicKey.export({ format: 'der', type: 'spki' }),
+      caSubjectKeyId: subjectKeyId ? Buffer.from(subjectKeyId, 'hex') : null,
+    });
     this.certPem = caCert.toString('pem');
     this.notAfter = caCert.notAfter;
   }
@@ -61,7 +58,11 @@ export class CertificateAuthority {
     opts: { commonName?: string; validityDays?: number } = {},
   ): Promise<CertificateAuthority> {
     const { cert, keys } = await mintCaPair(opts, false);
-    return CertificateAuthority.#withLeafKeys(cert, keys.privateKey, ECDSA_P256);
+    // KeyObject.from keeps the key non-extractable: it can sign, never be exported.
+    return new CertificateAuthority(cert, {
+      caKey: KeyObject.from(keys.privateKey),
+      ...SIGNING_BY_KEY['ec-p256'],
+    });
   }
 
   /** Uses a CA provided as PEM (certificate + PKCS#8 or SEC1/PKCS#1 private key). */
@@ -74,15 +75,13 @@ export class CertificateAuthority {
         cause: error,
       });
     }
-    let nodeKey: ReturnType<typeof createPrivateKey>;
+    let nodeKey: KeyObject;
     try {
       nodeKey = createPrivateKey(keyPem);
     } catch (error) {
       throw new CertificateAuthorityError('the CA key is not a PEM private key', { cause: error });
     }
-    const algorithm = signingAlgorithmFor(nodeKey);
-    const pkcs8 = nodeKey.export({ format: 'der', type: 'pkcs8' });
-    const caKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, algorithm, false, ['sign']);
+    const signing = signingFor(nodeKey);
     const nodeCert = new X509Certificate(certPem);
     if (!nodeCert.checkPrivateKey(nodeKey)) {
       throw new CertificateAuthorityError('the CA key does not match the CA certificate');
@@ -93,56 +92,15 @@ export class CertificateAuthority {
     if (cert.notAfter.getTime() < Date.now()) {
       throw new CertificateAuthorityError(`the CA certificate expired on ${cert.notAfter.toISOString()}`);
     }
-    return CertificateAuthority.#withLeafKeys(cert, caKey, algorithm);
-  }
-
-  static async #withLeafKeys(
-    cert: x509.X509Certificate,
-    caKey: CryptoKey,
-    algorithm: SigningAlgorithm,
-  ): Promise<CertificateAuthority> {
-    const leafKeys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, [
-      'sign',
-      'verify',
-    ])) as CryptoKeyPair;
-    const der = await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey);
-    const leafKeyPem = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' })
-      .export({ format: 'pem', type: 'pkcs8' })
-      .toString();
-    return new CertificateAuthority(cert, caKey, algorithm, leafKeys, leafKeyPem);
-  }
-
-  #authorityKeyIdentifier(): Promise<x509.AuthorityKeyIdentifierExtension> {
-    if (this.#authorityKeyId === null) {
-      this.#authorityKeyId = x509.AuthorityKeyIdentifierExtension.create(this.#caCert);
-    }
-    return this.#authorityKeyId;
+    return new CertificateAuthority(cert, signing);
   }
 
   /** Issues a leaf for one host name or IP literal, valid for a day (never past the CA). */
   async issueLeaf(host: string): Promise<IssuedLeaf> {
     const now = Date.now();
     const notAfter = new Date(Math.min(now + DAY, this.notAfter.getTime()));
-    const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: randomSerial(),
-      subject: `CN=${escapeDnValue(host)}`,
-      issuer: this.#caCert.subject,
-      notBefore: new Date(now - HOUR),
-      notAfter,
-      signingAlgorithm: this.#signingAlgorithm,
-      publicKey: this.#leafKeys.publicKey,
-      signingKey: this.#caKey,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension([
-          isIP(host) ? { type: 'ip', value: host } : { type: 'dns', value: host },
-        ]),
-        await this.#authorityKeyIdentifier(),
-      ],
-    });
-    return { certChainPem: `${leaf.toString('pem')}\n${this.certPem}`, keyPem: this.#leafKeyPem, notAfter };
+    const der = this.#template.issue(host, new Date(now - HOUR), notAfter);
+    return { certChainPem: `${toPem(der)}${this.certPem}`, keyPem: this.#leafKeyPem, notAfter };
   }
 }
 
@@ -184,17 +142,22 @@ export async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
     .toString();
 }
 
-function signingAlgorithmFor(key: ReturnType<typeof createPrivateKey>): SigningAlgorithm {
+function signingFor(key: KeyObject): LeafSigning {
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-    if (curve === 'secp384r1') return { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
+    if (curve === 'prime256v1') return { caKey: key, ...SIGNING_BY_KEY['ec-p256'] };
+    if (curve === 'secp384r1') return { caKey: key, ...SIGNING_BY_KEY['ec-p384'] };
     throw new CertificateAuthorityError(`the CA key's curve ${curve} is not supported (use P-256 or P-384)`);
   }
-  if (key.asymmetricKeyType === 'rsa') return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  if (key.asymmetricKeyType === 'rsa') return { caKey: key, ...SIGNING_BY_KEY.rsa };
   throw new CertificateAuthorityError(
     `the CA key type ${key.asymmetricKeyType} is not supported (use ECDSA P-256/P-384 or RSA)`,
   );
+}
+
+function toPem(der: Buffer): string {
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 function randomSerial(): string {

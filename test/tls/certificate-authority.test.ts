@@ -1,0 +1,107 @@
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { CertificateAuthority } from '../../src/tls/certificate-authority.js';
+
+/** A CA pair made by openssl, so loading is tested on keys our code did not write. */
+function opensslCa(dir: string, keyArgs: string[]): { cert: string; key: string } {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run(
+    'req',
+    '-x509',
+    '-new',
+    ...keyArgs,
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-subj',
+    '/CN=Team CA, with comma/O=Example',
+    '-days',
+    '2',
+    '-out',
+    'ca.pem',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-addext',
+    'subjectKeyIdentifier=hash',
+  );
+  return {
+    cert: execFileSync('cat', [join(dir, 'ca.pem')]).toString(),
+    key: execFileSync('cat', [join(dir, 'ca.key')]).toString(),
+  };
+}
+
+const cases: [string, () => Promise<CertificateAuthority>][] = [
+  ['minted ECDSA P-256', () => CertificateAuthority.mint()],
+  [
+    'provided ECDSA P-384',
+    async () => {
+      const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), [
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:secp384r1',
+      ]);
+      return CertificateAuthority.fromPem(ca.cert, ca.key);
+    },
+  ],
+  [
+    'provided RSA-2048',
+    async () => {
+      const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), ['-newkey', 'rsa:2048']);
+      return CertificateAuthority.fromPem(ca.cert, ca.key);
+    },
+  ],
+];
+
+for (const [name, makeCa] of cases) {
+  t.test(`${name}: leaves for names and IP literals verify, independently of our code`, async (t) => {
+    const ca = await makeCa();
+    const caCert = new X509Certificate(ca.certPem);
+    for (const [host, san] of [
+      ['registry.example.com', 'DNS:registry.example.com'],
+      ['10.1.2.3', 'IP Address:10.1.2.3'],
+      ['2001:db8::1', 'IP Address:2001:DB8:0:0:0:0:0:1'],
+    ]) {
+      const leaf = await ca.issueLeaf(host!);
+      const cert = new X509Certificate(leaf.certChainPem);
+      t.equal(cert.subjectAltName, san, `${host}: SAN`);
+      t.ok(cert.verify(caCert.publicKey), `${host}: signed by the CA`);
+      t.equal(cert.issuer, caCert.subject, `${host}: issuer is the CA's subject`);
+      t.notOk(cert.ca, `${host}: not a CA`);
+      t.ok(cert.checkPrivateKey(createPrivateKey(leaf.keyPem)), `${host}: the key matches`);
+      t.ok(new Date(cert.validTo) <= ca.notAfter, `${host}: never outlives the CA`);
+      const dir = mkdtempSync(join(tmpdir(), 'pp-leaf-'));
+      writeFileSync(join(dir, 'ca.pem'), ca.certPem);
+      writeFileSync(join(dir, 'leaf.pem'), leaf.certChainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
+      const verdict = execFileSync(
+        'openssl',
+        ['verify', '-purpose', 'sslserver', '-CAfile', 'ca.pem', 'leaf.pem'],
+        { cwd: dir },
+      ).toString();
+      t.match(verdict, /leaf.pem: OK/, `${host}: openssl verifies the chain for TLS servers`);
+    }
+  });
+}
+
+t.test('a CA key that does not match its certificate is refused', async (t) => {
+  const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), [
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+  ]);
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ format: 'pem', type: 'pkcs8' })
+    .toString();
+  await t.rejects(CertificateAuthority.fromPem(ca.cert, other), {
+    code: 'ERR_CA',
+    message: /does not match/,
+  });
+  await t.rejects(CertificateAuthority.fromPem('not a cert', ca.key), { code: 'ERR_CA' });
+});
