@@ -88,6 +88,8 @@ async function startProxy(
   const child = spawn(
     process.execPath,
     [
+      // As shipped: the bin's shebang and `npm start` run node with this flag.
+      '--max-semi-space-size=2',
       join(ROOT, 'dist/cli/main.js'),
       'run',
       '--listen',

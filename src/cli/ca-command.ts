@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
-import { exportPrivateKeyPem, mintCaPair } from '../tls/certificate-authority.js';
+import { mintCaPair } from '../tls/certificate-authority.js';
 
 const HELP = `Usage: provenance-proxy ca [--create --out DIR [--days N]] [--control URL]
 
@@ -44,13 +44,13 @@ export async function caCommand(argv: string[]): Promise<number> {
     if (!Number.isInteger(days) || days < 1 || days > 3650) {
       throw new InvalidOptionError('--days', 'must be a whole number of days from 1 to 3650');
     }
-    const { cert, keys } = await mintCaPair(
-      { validityDays: days, commonName: 'provenance-proxy shared CA' },
-      true,
-    );
+    const { certPem, keyPem } = await mintCaPair({
+      validityDays: days,
+      commonName: 'provenance-proxy shared CA',
+    });
     mkdirSync(values.out, { recursive: true });
-    writeFileSync(join(values.out, 'tls.crt'), cert.toString('pem'), { mode: 0o644 });
-    writeFileSync(join(values.out, 'tls.key'), await exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
+    writeFileSync(join(values.out, 'tls.crt'), certPem, { mode: 0o644 });
+    writeFileSync(join(values.out, 'tls.key'), keyPem, { mode: 0o600 });
     process.stdout.write(
       `wrote ${join(values.out, 'tls.crt')} and ${join(values.out, 'tls.key')} (valid ${days} days)\n`,
     );

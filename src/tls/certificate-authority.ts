@@ -1,19 +1,27 @@
-import 'reflect-metadata'; // @peculiar/x509 resolves its providers through tsyringe, which needs it
-import {
-  createPrivateKey,
-  generateKeyPairSync,
-  KeyObject,
-  randomBytes,
-  webcrypto,
-  X509Certificate,
-} from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { CertificateAuthorityError } from '../errors.js';
-import { type LeafSigning, LeafTemplate, SIGNING_BY_KEY } from './leaf-template.js';
+import {
+  asn1,
+  extension,
+  keyIdentifier,
+  name,
+  OID,
+  primitive,
+  sequence,
+  serialNumber,
+  subjectKeyIdOf,
+  time,
+  toPem,
+} from './der.js';
+import {
+  algorithmIdentifier,
+  type LeafSigning,
+  LeafTemplate,
+  SIGNING_BY_KEY,
+  signCertificate,
+} from './leaf-template.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
@@ -27,11 +35,12 @@ export interface IssuedLeaf {
 /**
  * The pod's certificate authority.
  *
- * Minted in memory at start-up (ECDSA P-256, non-extractable private key), or
- * loaded from a PEM pair mounted from a Secret. Only the certificate ever
- * leaves the process. Leaves share one key pair: generating a key per host
- * would cost more than the signature and buy nothing, since the leaf key
- * lives in the same process as the CA key anyway.
+ * Minted in memory at start-up (ECDSA P-256; the private key is a
+ * non-extractable WebCrypto key: it can sign, nothing can export it), or loaded
+ * from a PEM pair mounted from a Secret. Only the certificate ever leaves the
+ * process. Leaves share one key pair: generating a key per host would cost more
+ * than the signature and buy nothing, since the leaf key lives in the same
+ * process as the CA key anyway.
  */
 export class CertificateAuthority {
   readonly certPem: string;
@@ -39,60 +48,58 @@ export class CertificateAuthority {
   readonly #template: LeafTemplate;
   readonly #leafKeyPem: string;
 
-  private constructor(caCert: x509.X509Certificate, signing: LeafSigning) {
-    const leafKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    this.#leafKeyPem = leafKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-    const subjectKeyId = caCert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  private constructor(
+    caCertDer: Buffer,
+    signing: LeafSigning,
+    leafKeys: webcrypto.CryptoKeyPair & { spki: Buffer; pem: string },
+  ) {
+    const cert = new X509Certificate(caCertDer);
+    this.certPem = cert.toString();
+    this.notAfter = new Date(cert.validTo);
+    this.#leafKeyPem = leafKeys.pem;
     this.#template = new LeafTemplate({
       signing,
-      caCertDer: Buffer.from(caCert.rawData),
-      leafSpkiDer: leafKeys.publicKey.export({ format: 'der', type: 'spki' }),
-      caSubjectKeyId: subjectKeyId ? Buffer.from(subjectKeyId, 'hex') : null,
+      caCertDer,
+      leafSpkiDer: leafKeys.spki,
+      caSubjectKeyId: subjectKeyIdOf(caCertDer),
     });
-    this.certPem = caCert.toString('pem');
-    this.notAfter = caCert.notAfter;
   }
 
   /** Mints a fresh CA that exists only in this process. */
   static async mint(
     opts: { commonName?: string; validityDays?: number } = {},
   ): Promise<CertificateAuthority> {
-    const { cert, keys } = await mintCaPair(opts, false);
-    // KeyObject.from keeps the key non-extractable: it can sign, never be exported.
-    return new CertificateAuthority(cert, {
-      caKey: KeyObject.from(keys.privateKey),
-      ...SIGNING_BY_KEY['ec-p256'],
-    });
+    const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const der = await selfSignedCa(keys, opts);
+    return new CertificateAuthority(der, signingFor(KeyObject.from(keys.privateKey)), await leafKeyPair());
   }
 
-  /** Uses a CA provided as PEM (certificate + PKCS#8 or SEC1/PKCS#1 private key). */
+  /** Uses a CA provided as PEM (certificate + PKCS#8, SEC1 or PKCS#1 private key). */
   static async fromPem(certPem: string, keyPem: string): Promise<CertificateAuthority> {
-    let cert: x509.X509Certificate;
+    let cert: X509Certificate;
     try {
-      cert = new x509.X509Certificate(certPem);
+      cert = new X509Certificate(certPem);
     } catch (error) {
       throw new CertificateAuthorityError('the CA certificate is not a PEM X.509 certificate', {
         cause: error,
       });
     }
-    let nodeKey: KeyObject;
+    let key: KeyObject;
     try {
-      nodeKey = createPrivateKey(keyPem);
+      key = createPrivateKey(keyPem);
     } catch (error) {
       throw new CertificateAuthorityError('the CA key is not a PEM private key', { cause: error });
     }
-    const signing = signingFor(nodeKey);
-    const nodeCert = new X509Certificate(certPem);
-    if (!nodeCert.checkPrivateKey(nodeKey)) {
+    const signing = signingFor(key);
+    if (!cert.checkPrivateKey(key))
       throw new CertificateAuthorityError('the CA key does not match the CA certificate');
+    if (!cert.ca) throw new CertificateAuthorityError('the CA certificate has no basicConstraints CA:TRUE');
+    if (new Date(cert.validTo).getTime() < Date.now()) {
+      throw new CertificateAuthorityError(
+        `the CA certificate expired on ${new Date(cert.validTo).toISOString()}`,
+      );
     }
-    if (!nodeCert.ca) {
-      throw new CertificateAuthorityError('the CA certificate has no basicConstraints CA:TRUE');
-    }
-    if (cert.notAfter.getTime() < Date.now()) {
-      throw new CertificateAuthorityError(`the CA certificate expired on ${cert.notAfter.toISOString()}`);
-    }
-    return new CertificateAuthority(cert, signing);
+    return new CertificateAuthority(cert.raw, signing, await leafKeyPair());
   }
 
   /** Issues a leaf for one host name or IP literal, valid for a day (never past the CA). */
@@ -105,41 +112,72 @@ export class CertificateAuthority {
 }
 
 /**
- * Creates a CA pair. With `exportable`, the private key can be exported as PEM
- * (for `provenance-proxy ca --create`, whose output goes into a Secret).
+ * Creates an exportable CA pair as PEM, for `provenance-proxy ca --create`
+ * (its output goes into a Kubernetes Secret).
  */
-export async function mintCaPair(
-  opts: { commonName?: string; validityDays?: number },
-  exportable: boolean,
-): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
-  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, exportable, [
-    'sign',
-    'verify',
-  ])) as CryptoKeyPair;
-  const now = Date.now();
-  const commonName = opts.commonName ?? `provenance-proxy pod CA ${randomBytes(4).toString('hex')}`;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerial(),
-    name: `CN=${escapeDnValue(commonName)}, O=provenance-proxy`,
-    notBefore: new Date(now - HOUR),
-    notAfter: new Date(now + (opts.validityDays ?? 14) * DAY),
-    signingAlgorithm: ECDSA_P256,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
+export async function mintCaPair(opts: {
+  commonName?: string;
+  validityDays?: number;
+}): Promise<{ certPem: string; keyPem: string }> {
+  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const der = await selfSignedCa(keys, opts);
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({
+    format: 'pem',
+    type: 'pkcs8',
   });
-  return { cert, keys };
+  return { certPem: toPem(der), keyPem: keyPem.toString() };
 }
 
-/** PEM of an exportable private key (PKCS#8). */
-export async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' })
-    .export({ format: 'pem', type: 'pkcs8' })
-    .toString();
+async function selfSignedCa(
+  keys: CryptoKeyPair,
+  opts: { commonName?: string; validityDays?: number },
+): Promise<Buffer> {
+  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+  const signing = signingFor(KeyObject.from(keys.privateKey));
+  const now = Date.now();
+  const subject = name(
+    opts.commonName ?? `provenance-proxy pod CA ${randomBytes(4).toString('hex')}`,
+    'provenance-proxy',
+  );
+  const tbs = sequence([
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [primitive(asn1.Type.INTEGER, '\x02')]),
+    primitive(asn1.Type.INTEGER, serialNumber()),
+    algorithmIdentifier(signing),
+    subject,
+    sequence([time(new Date(now - HOUR)), time(new Date(now + (opts.validityDays ?? 14) * DAY))]),
+    subject,
+    asn1.fromDer(spki.toString('binary')),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [
+      sequence([
+        // CA:TRUE, pathLenConstraint 0: it signs leaves, never other CAs.
+        extension(
+          OID.basicConstraints,
+          true,
+          sequence([primitive(asn1.Type.BOOLEAN, '\xff'), primitive(asn1.Type.INTEGER, '\x00')]),
+        ),
+        // keyCertSign | cRLSign: bits 5 and 6, one unused bit.
+        extension(OID.keyUsage, true, primitive(asn1.Type.BITSTRING, '\x01\x06')),
+        extension(
+          OID.subjectKeyIdentifier,
+          false,
+          primitive(asn1.Type.OCTETSTRING, keyIdentifier(spki).toString('binary')),
+        ),
+      ]),
+    ]),
+  ]);
+  return signCertificate(tbs, signing);
+}
+
+async function leafKeyPair() {
+  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const pem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({
+    format: 'pem',
+    type: 'pkcs8',
+  });
+  return { ...keys, spki, pem: pem.toString() };
 }
 
 function signingFor(key: KeyObject): LeafSigning {
@@ -153,20 +191,4 @@ function signingFor(key: KeyObject): LeafSigning {
   throw new CertificateAuthorityError(
     `the CA key type ${key.asymmetricKeyType} is not supported (use ECDSA P-256/P-384 or RSA)`,
   );
-}
-
-function toPem(der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
-}
-
-function randomSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive INTEGER
-  return bytes.toString('hex');
-}
-
-/** Host names reach the subject DN; keep RFC 4514 special characters from changing its structure. */
-function escapeDnValue(value: string): string {
-  return value.replace(/[,+"\\<>;=#]/g, (c) => `\\${c}`);
 }
