@@ -220,21 +220,33 @@ function keepAliveClient(
   return { agent, request };
 }
 
-async function latencyScenario(origin: number, proxy: { port: number; caPath: string }, caPath: string) {
+async function latencyScenario(
+  origin: number,
+  proxy: { port: number; caPath: string },
+  caPath: string,
+  relay: { port: number },
+) {
   const direct = keepAliveClient(origin, readFileSync(caPath, 'utf8'), null);
   const proxied = keepAliveClient(origin, readFileSync(proxy.caPath, 'utf8'), proxy.port);
+  const relayed = keepAliveClient(origin, readFileSync(caPath, 'utf8'), relay.port);
   const d: number[] = [];
   const p: number[] = [];
+  const r: number[] = [];
   for (let i = 0; i < 200; i++) {
     await direct.request();
     await proxied.request();
+    await relayed.request();
   }
   for (let i = 0; i < 3000; i++) {
     d.push(await direct.request());
     p.push(await proxied.request());
+    r.push(await relayed.request());
   }
   direct.agent.destroy();
   proxied.agent.destroy();
+  relayed.agent.destroy();
+  results['baseline: bare relay added latency p50 / p99'] =
+    `${fmt(percentile(r, 50) - percentile(d, 50), 3)} ms / ${fmt(percentile(r, 99) - percentile(d, 99), 3)} ms`;
   results['small keep-alive GET p50 direct / via proxy'] =
     `${fmt(percentile(d, 50), 3)} ms / ${fmt(percentile(p, 50), 3)} ms`;
   results['added latency p50'] = `${fmt(percentile(p, 50) - percentile(d, 50), 3)} ms`;
@@ -284,7 +296,14 @@ async function main() {
         await stop(relay.child);
       }
     }
-    if (!scenario || scenario === 'latency') await latencyScenario(origin.port, proxy, pki.caPath);
+    if (!scenario || scenario === 'latency') {
+      const relay = await startBaselineRelay(pki);
+      try {
+        await latencyScenario(origin.port, proxy, pki.caPath, relay);
+      } finally {
+        await stop(relay.child);
+      }
+    }
     if (!scenario || scenario === 'hosts') await newHostScenario(origin.port, proxy, hosts);
     results['proxy RSS at the end'] =
       `${fmt(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.child.pid}/status`, 'utf8'))?.[1]) / 1024, 0)} MiB`;

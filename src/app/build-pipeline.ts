@@ -85,6 +85,13 @@ export async function openBuildPipeline(
     policy: {
       intercept: options.intercept.map((p) => p.source),
       tunnel: options.tunnel.map((p) => p.source),
+      // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
+      signingKey: {
+        keyid: signer.keyid,
+        algorithm: signer.algorithm,
+        ephemeral: signer.ephemeral,
+        ...(signer.ephemeral ? { publicKeyPem: signer.publicKeyPem } : {}),
+      },
     },
     invocationId: invocation.invocationId,
     startedOn: invocation.startedOn,

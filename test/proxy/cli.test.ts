@@ -223,3 +223,67 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
   t.equal(await exitOf(broken), 1, 'a changed line breaks the chain');
   t.match(broken.output().stdout + broken.output().stderr, /line 1|hash/i);
 });
+
+t.test(
+  'control: finalize needs the token; the ephemeral signing key is published and declared',
+  async (t) => {
+    const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
+    const tokenFile = join(data, '..', `token-${Date.now()}`);
+    const token = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const proxy = cli([
+      'run',
+      '--listen',
+      '127.0.0.1:0',
+      '--control-listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      data,
+      '--control-token-file',
+      tokenFile,
+    ]);
+    const banner = await waitFor(proxy.stderr!, /\(control http:\/\/127\.0\.0\.1:(\d+)\)/);
+    const control = `http://127.0.0.1:${/:(\d+)\)$/.exec(banner)![1]}`;
+    t.teardown(() => void proxy.kill('SIGKILL'));
+
+    t.equal((await fetch(`${control}/v1/finalize`, { method: 'POST' })).status, 401, 'no token: refused');
+    const wrong = await fetch(`${control}/v1/finalize`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer nope' },
+    });
+    t.equal(wrong.status, 401, 'wrong token: refused');
+    t.equal((await fetch(`${control}/v1/finalize`)).status, 405, 'GET is not a way around it');
+    const ok = await fetch(`${control}/v1/finalize`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    t.equal(ok.status, 200);
+    t.match(await ok.json(), { finalized: true, subjects: 0 });
+
+    const key = (await (await fetch(`${control}/v1/public-key`)).json()) as {
+      ephemeral: boolean;
+      publicKeyPem: string;
+      keyid: string;
+    };
+    t.equal(key.ephemeral, true, 'no --signing-key: an ephemeral key');
+    t.match(key.publicKeyPem, /BEGIN PUBLIC KEY/);
+    t.notMatch(JSON.stringify(key), /PRIVATE/);
+    const statement = (await (await fetch(`${control}/v1/provenance`)).json()) as {
+      predicate: {
+        buildDefinition: {
+          internalParameters: { policy: { signingKey: { ephemeral: boolean; keyid: string } } };
+        };
+      };
+    };
+    t.match(
+      statement.predicate.buildDefinition.internalParameters.policy.signingKey,
+      { ephemeral: true, keyid: key.keyid },
+      'the statement itself says its key is ephemeral',
+    );
+    const logs = proxy.output().stdout;
+    t.match(logs, /ephemeral key that proves nothing beyond this pod/, 'and the log warns');
+    t.notOk(logs.includes(token), 'the control token never reaches the logs');
+    proxy.kill('SIGTERM');
+    t.equal(await exitOf(proxy), 0);
+  },
+);

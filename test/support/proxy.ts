@@ -72,6 +72,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const logPath = join(home, 'proxy.log');
   const controlUrl = `http://127.0.0.1:${controlPort}`;
   const args = [
+    // What the bin's shebang and `npm start` give node (docs/decisions.md).
+    '--max-semi-space-size=2',
     cli,
     'run',
     '--listen',
