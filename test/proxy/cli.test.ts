@@ -54,6 +54,41 @@ function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<string
   });
 }
 
+interface CliProxy {
+  readonly child: ReturnType<typeof cli>;
+  readonly data: string;
+  readonly port: number;
+  readonly proxyUrl: string;
+  readonly controlUrl: string;
+}
+
+/** `run` on free ports with a fresh data dir; resolves once its banner names both listeners. */
+async function startCliProxy(extraArgs: string[]): Promise<CliProxy> {
+  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
+  const child = cli([
+    'run',
+    '--listen',
+    '127.0.0.1:0',
+    '--control-listen',
+    '127.0.0.1:0',
+    '--data-dir',
+    data,
+    ...extraArgs,
+  ]);
+  const banner = await waitFor(
+    child.stderr!,
+    /listening on http:\/\/127\.0\.0\.1:\d+ \(control http:\/\/127\.0\.0\.1:\d+\)/,
+  );
+  const [, port, controlPort] = /:(\d+) \(control http:\/\/127\.0\.0\.1:(\d+)\)/.exec(banner)!;
+  return {
+    child,
+    data,
+    port: Number(port),
+    proxyUrl: `http://127.0.0.1:${port}`,
+    controlUrl: `http://127.0.0.1:${controlPort}`,
+  };
+}
+
 t.test('invalid options exit non-zero naming the option and the rule', async (t) => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
     [['run', '--listen', 'nonsense'], {}, /--listen.*HOST:PORT/],
@@ -93,21 +128,12 @@ t.test('ca --create writes a CA pair for a Secret, key readable only by the owne
   t.equal(statSync(join(dir, 'tls.key')).mode & 0o777, 0o600);
 
   // The proxy then uses that CA instead of minting one.
-  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
-  const proxy = cli([
-    'run',
-    '--listen',
-    '127.0.0.1:0',
-    '--control-listen',
-    '127.0.0.1:0',
-    '--data-dir',
-    data,
+  const { child: proxy, data } = await startCliProxy([
     '--ca-cert',
     join(dir, 'tls.crt'),
     '--ca-key',
     join(dir, 'tls.key'),
   ]);
-  await waitFor(proxy.stderr!, /listening on/);
   t.equal(readFileSync(join(data, 'ca.pem'), 'utf8'), readFileSync(join(dir, 'tls.crt'), 'utf8'));
   proxy.kill('SIGTERM');
   t.equal(await exitOf(proxy), 0);
@@ -124,22 +150,11 @@ t.test('SIGTERM: stops accepting, lets the in-flight exchange finish, exits 0', 
     },
   });
   t.teardown(() => origin.close());
-  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
-  const proxy = cli([
-    'run',
-    '--listen',
-    '127.0.0.1:0',
-    '--control-listen',
-    '127.0.0.1:0',
-    '--data-dir',
+  const {
+    child: proxy,
     data,
-    '--upstream-ca',
-    testPki().caPath,
-    '--shutdown-grace',
-    '60s',
-  ]);
-  const banner = await waitFor(proxy.stderr!, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  const port = Number(/:(\d+)$/.exec(banner)![1]);
+    port,
+  } = await startCliProxy(['--upstream-ca', testPki().caPath, '--shutdown-grace', '60s']);
   const inFlight = curl([
     '--proxy',
     `http://127.0.0.1:${port}`,
@@ -171,23 +186,7 @@ t.test('SIGTERM: stops accepting, lets the in-flight exchange finish, exits 0', 
 t.test('journal verify checks the chain the proxy wrote; a tampered line is caught', async (t) => {
   const origin = await startOrigin();
   t.teardown(() => origin.close());
-  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
-  const proxy = cli([
-    'run',
-    '--listen',
-    '127.0.0.1:0',
-    '--control-listen',
-    '127.0.0.1:0',
-    '--data-dir',
-    data,
-    '--upstream-ca',
-    testPki().caPath,
-  ]);
-  const banner = await waitFor(
-    proxy.stderr!,
-    /listening on http:\/\/127\.0\.0\.1:(\d+) \(control http:\/\/127\.0\.0\.1:(\d+)\)/,
-  );
-  const [, port, controlPort] = /:(\d+) \(control http:\/\/127\.0\.0\.1:(\d+)\)/.exec(banner)!;
+  const { child: proxy, data, port, controlUrl } = await startCliProxy(['--upstream-ca', testPki().caPath]);
   const res = await curl([
     '--proxy',
     `http://127.0.0.1:${port}`,
@@ -200,9 +199,7 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
   type Page = { entries: { kind: string; data: { url?: string } }[] };
   const page = await waitUntil(
     async () => {
-      const p = (await (
-        await fetch(`http://127.0.0.1:${controlPort}/v1/observations?limit=10`)
-      ).json()) as Page;
+      const p = (await (await fetch(`${controlUrl}/v1/observations?limit=10`)).json()) as Page;
       return p.entries.length > 0 ? p : undefined;
     },
     { what: 'the download in /v1/observations', attempts: 200, intervalMs: 25 },
@@ -227,23 +224,10 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
 t.test(
   'control: finalize needs the token; the ephemeral signing key is published and declared',
   async (t) => {
-    const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
-    const tokenFile = join(data, '..', `token-${Date.now()}`);
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'pp-token-')), 'token');
     const token = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-    const proxy = cli([
-      'run',
-      '--listen',
-      '127.0.0.1:0',
-      '--control-listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      data,
-      '--control-token-file',
-      tokenFile,
-    ]);
-    const banner = await waitFor(proxy.stderr!, /\(control http:\/\/127\.0\.0\.1:(\d+)\)/);
-    const control = `http://127.0.0.1:${/:(\d+)\)$/.exec(banner)![1]}`;
+    const { child: proxy, controlUrl: control } = await startCliProxy(['--control-token-file', tokenFile]);
     t.teardown(() => void proxy.kill('SIGKILL'));
 
     t.equal((await fetch(`${control}/v1/finalize`, { method: 'POST' })).status, 401, 'no token: refused');
