@@ -110,6 +110,8 @@ export async function openBuildPipeline(
     registers: [registry],
   });
   let journalHealthy = true;
+  /** Observations appended but not yet applied to the record. */
+  const inFlight = new Set<Promise<void>>();
   // Reports are made one at a time, in order: signing is async and two pushes of one image
   // must not race into two reports.
   let reporting: Promise<void> = Promise.resolve();
@@ -122,6 +124,8 @@ export async function openBuildPipeline(
         stage = 'enqueue';
         if (sinkNames.length > 0) await outbox.enqueue({ reportId, kind, statement, envelope }, sinkNames);
       } catch (error) {
+        // Not reported: the next push or restart tries again.
+        reported.delete(reportId);
         signingFailures.inc({ stage });
         logger.error({ err: error, reportId, stage }, 'could not sign or enqueue a provenance report');
       }
@@ -153,6 +157,8 @@ export async function openBuildPipeline(
   let finalizing: Promise<InTotoStatement> = Promise.resolve(null as unknown as InTotoStatement);
   const finalize = (): Promise<InTotoStatement> => {
     finalizing = finalizing.then(async () => {
+      // Observations already taken in must be in the record before the statement is made.
+      await Promise.all(inFlight);
       if (finishedOn === null) {
         finishedOn = Date.now();
         await journal.append('build.finalized', { finishedOn });
@@ -218,13 +224,16 @@ export async function openBuildPipeline(
       egress.addExchange(exchange);
       const events = oci.accept(exchange);
       if (events.length === 0) return;
+      // The build goes on: a later finalize must stamp a new finishedOn.
+      finishedOn = null;
       for (const event of events) {
-        void append(`oci.${event.type}`, event).then(() => {
+        const applied = append(`oci.${event.type}`, event).then(() => {
           record.apply(event);
           ociMetrics.observe([event]);
-          finishedOn = null;
           if (event.type === 'manifestPushed') reportReadyImages();
         });
+        inFlight.add(applied);
+        void applied.finally(() => inFlight.delete(applied));
       }
     },
     onTunnel: (tunnel: TunnelRecord) => {

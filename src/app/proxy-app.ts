@@ -136,7 +136,7 @@ export async function startProxy(
       httpAgent.destroy();
       try {
         // What is left of the grace period goes to finalizing and flushing reports.
-        await stages.close?.(Math.max(1000, deadlineAt - Date.now()));
+        await stages.close?.(Math.max(0, deadlineAt - Date.now()));
       } finally {
         await control.close();
       }

@@ -1,5 +1,6 @@
-import type { Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import httpProxy from 'http-proxy';
@@ -39,6 +40,8 @@ export interface ForwarderDeps {
   readonly logger: Logger;
 }
 
+const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
+
 /** Headers meant for the proxy itself; never forwarded. */
 const PROXY_HOP_HEADERS = ['proxy-authorization', 'proxy-connection', 'proxy-authenticate'];
 
@@ -65,7 +68,10 @@ export class ExchangeForwarder {
   readonly #deps: ForwarderDeps;
   readonly #proxy: httpProxy;
   readonly #inFlight = new WeakMap<IncomingMessage, InFlight>();
-  readonly #upgrades = new WeakMap<IncomingMessage, { status: number | null }>();
+  readonly #upgrades = new WeakMap<
+    IncomingMessage,
+    { status: number | null; upstream: ClientRequest | null }
+  >();
   #exchangeCounter = 0;
   #active = 0;
   #onIdle: (() => void) | null = null;
@@ -77,8 +83,14 @@ export class ExchangeForwarder {
     this.#proxy.on('proxyReqWs', (proxyReq, req) => {
       const upgrade = this.#upgrades.get(req);
       if (!upgrade) return;
-      proxyReq.once('upgrade', (proxyRes) => {
+      upgrade.upstream = proxyReq;
+      // The client socket is paused until the upstream answers, so its reset may go unseen:
+      // an upstream that never answers the upgrade must not hold a socket forever.
+      proxyReq.setTimeout(UPGRADE_ANSWER_TIMEOUT_MS, () => proxyReq.destroy());
+      proxyReq.once('upgrade', (proxyRes, upstreamSocket) => {
         upgrade.status = proxyRes.statusCode ?? null;
+        // Answered: from here the tunnel may idle as long as both ends like.
+        upstreamSocket.setTimeout(0);
       });
       proxyReq.once('response', (proxyRes) => {
         upgrade.status = proxyRes.statusCode ?? null;
@@ -162,12 +174,17 @@ export class ExchangeForwarder {
     target: UpstreamTarget,
     originTarget: string,
   ) {
+    // Node drops its own error handler from upgraded sockets: a reset before the upstream
+    // answers must not become an unhandled 'error' that ends the process.
+    socket.on('error', () => socket.destroy());
     for (const name of PROXY_HOP_HEADERS) delete req.headers[name];
     req.url = originTarget;
     const startedAt = Date.now();
     const exchangeId = `${target.connectionId}-${++this.#exchangeCounter}`;
-    const upgrade = { status: null as number | null };
+    const upgrade = { status: null as number | null, upstream: null as ClientRequest | null };
     this.#upgrades.set(req, upgrade);
+    // A client gone before the upstream answered: the pending upstream request goes too.
+    socket.once('close', () => upgrade.upstream?.destroy());
     let failure: ExchangeFailure | null = null;
     socket.once('close', () => {
       this.#emit({
@@ -239,6 +256,11 @@ export class ExchangeForwarder {
     state.responseTap = tap;
     proxyRes.once('aborted', () => this.#upstreamCutResponse(state, res));
     proxyRes.once('error', () => this.#upstreamCutResponse(state, res));
+    // A client that leaves mid-response: http-proxy only unpipes, which would leave the
+    // upstream socket open (and its registry blob half-read) until the registry times out.
+    res.once('close', () => {
+      if (!proxyRes.complete) proxyRes.destroy();
+    });
   }
 
   #upstreamCutResponse(state: InFlight, res: ServerResponse): void {
@@ -349,7 +371,11 @@ export class ExchangeForwarder {
   }
 }
 
-/** SNI must be a host name; for IP literals it is omitted and the IP SAN is checked. */
-function sniName(hostname: string): string | undefined {
-  return /^[\d.]+$/.test(hostname) || hostname.includes(':') ? undefined : hostname;
+/**
+ * SNI must be a host name. For IP literals it is '' (not undefined): undefined would let
+ * Node's agent take SNI and the identity check from the client's Host header; '' sends no
+ * SNI and checks the certificate's IP SAN against the address we connect to.
+ */
+function sniName(hostname: string): string {
+  return isIP(hostname) !== 0 ? '' : hostname;
 }

@@ -85,7 +85,9 @@ export class ProxyListener {
     this.#inner.closeIdleConnections();
     // Keep-alive connections that become idle later must not hold the shutdown.
     for (const server of [this.#outer, this.#inner]) {
-      server.on('request', (_req, res: ServerResponse) => res.setHeader('connection', 'close'));
+      server.prependListener('request', (_req, res: ServerResponse) => {
+        if (!res.headersSent) res.setHeader('connection', 'close');
+      });
     }
     return closed;
   }
@@ -234,13 +236,18 @@ export class ProxyListener {
       reject(res, 400, 'provenance-proxy: requests inside a CONNECT tunnel must use origin-form targets\n');
       return;
     }
+    if (!hostMatches(req.headers.host, target)) {
+      this.#opts.metrics.clientErrors.inc({ cause: 'misdirected_host' });
+      reject(res, 421, `provenance-proxy: Host must name the CONNECT target ${target.authority}\n`);
+      return;
+    }
     this.#opts.forwarder.forward(req, res, target, raw);
   }
 
   #onTunnelledUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = this.#targets.get(req.socket);
     const raw = req.url ?? '';
-    if (!target || !raw.startsWith('/')) {
+    if (!target || !raw.startsWith('/') || !hostMatches(req.headers.host, target)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       return;
     }
@@ -288,6 +295,17 @@ function reject(res: ServerResponse, status: number, body: string): void {
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/**
+ * Inside an intercepted tunnel the record names the CONNECT authority, so the Host header
+ * must name it too: otherwise an upstream that serves several names (one ingress, a shared
+ * certificate) could route the request elsewhere than the record says. Default port 443.
+ */
+function hostMatches(host: string | undefined, target: UpstreamTarget): boolean {
+  if (host === undefined) return true; // HTTP/1.0 without Host: the upstream sees the TLS name only
+  const parsed = parseAuthority(/:\d+$/.test(host) && !host.endsWith(']') ? host : `${host}:443`);
+  return parsed !== null && parsed.hostname === target.hostname.toLowerCase() && parsed.port === target.port;
 }
 
 /** `host:port` of a CONNECT request (IPv6 in brackets). Port is required: there is no default for CONNECT. */

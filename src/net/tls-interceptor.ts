@@ -32,6 +32,8 @@ export function interceptTls(opts: {
   };
   const timer = setTimeout(() => fail('handshake_timeout'), opts.handshakeTimeoutMs);
   timer.unref();
+  // A client that hangs up before its handshake is not a timeout.
+  client.once('close', () => clearTimeout(timer));
 
   const start = async (first: Buffer) => {
     if (first[0] !== TLS_HANDSHAKE) {

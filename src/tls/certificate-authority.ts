@@ -1,4 +1,4 @@
-import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { CertificateAuthorityError } from '../errors.js';
 import {
   asn1,
@@ -71,7 +71,7 @@ export class CertificateAuthority {
   ): Promise<CertificateAuthority> {
     const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, false, ['sign', 'verify'])) as CryptoKeyPair;
     const der = await selfSignedCa(keys, opts);
-    return new CertificateAuthority(der, signingFor(KeyObject.from(keys.privateKey)), await leafKeyPair());
+    return new CertificateAuthority(der, webCryptoSigning(keys.privateKey), await leafKeyPair());
   }
 
   /** Uses a CA provided as PEM (certificate + PKCS#8, SEC1 or PKCS#1 private key). */
@@ -106,7 +106,7 @@ export class CertificateAuthority {
   async issueLeaf(host: string): Promise<IssuedLeaf> {
     const now = Date.now();
     const notAfter = new Date(Math.min(now + DAY, this.notAfter.getTime()));
-    const der = this.#template.issue(host, new Date(now - HOUR), notAfter);
+    const der = await this.#template.issue(host, new Date(now - HOUR), notAfter);
     return { certChainPem: `${toPem(der)}${this.certPem}`, keyPem: this.#leafKeyPem, notAfter };
   }
 }
@@ -134,7 +134,7 @@ async function selfSignedCa(
   opts: { commonName?: string; validityDays?: number },
 ): Promise<Buffer> {
   const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
-  const signing = signingFor(KeyObject.from(keys.privateKey));
+  const signing = webCryptoSigning(keys.privateKey);
   const now = Date.now();
   const subject = name(
     opts.commonName ?? `provenance-proxy pod CA ${randomBytes(4).toString('hex')}`,
@@ -178,6 +178,11 @@ async function leafKeyPair() {
     type: 'pkcs8',
   });
   return { ...keys, spki, pem: pem.toString() };
+}
+
+/** A minted CA signs through WebCrypto, so its non-extractable key never becomes exportable. */
+function webCryptoSigning(key: CryptoKey): LeafSigning {
+  return { caKey: key, ...SIGNING_BY_KEY['ec-p256'] };
 }
 
 function signingFor(key: KeyObject): LeafSigning {

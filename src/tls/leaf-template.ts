@@ -1,4 +1,4 @@
-import { type KeyObject, sign } from 'node:crypto';
+import { KeyObject, sign, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import {
   type Asn1,
@@ -18,7 +18,11 @@ import {
 
 /** How the CA signs: the signature algorithm OID in the certificate and the digest node:crypto uses. */
 export interface LeafSigning {
-  readonly caKey: KeyObject;
+  /**
+   * The CA key: a node KeyObject for a CA loaded from PEM, or a non-extractable WebCrypto
+   * key for a minted one (a KeyObject made from it could still be exported in-process).
+   */
+  readonly caKey: KeyObject | CryptoKey;
   readonly algorithmOid: string;
   /** RSA algorithm identifiers carry an explicit NULL parameter; ECDSA ones carry none. */
   readonly nullParameters: boolean;
@@ -58,7 +62,7 @@ export class LeafTemplate {
   }
 
   /** DER of a leaf for `host` (DNS name or IP literal), valid from `notBefore` to `notAfter`. */
-  issue(host: string, notBefore: Date, notAfter: Date): Buffer {
+  issue(host: string, notBefore: Date, notAfter: Date): Promise<Buffer> {
     const extensions = [
       extension(OID.basicConstraints, true, sequence([])),
       // digitalSignature only: one BIT STRING byte with 7 unused bits.
@@ -99,13 +103,24 @@ function subjectAltName(host: string): Asn1 {
 }
 
 function ipv6Bytes(host: string): Buffer {
-  const [head = '', tail = ''] = host.split('::');
+  // An embedded IPv4 tail (::ffff:1.2.3.4) is two 16-bit groups.
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(host);
+  const text = dotted
+    ? host.slice(0, dotted.index) +
+      Buffer.from(dotted[1]!.split('.').map(Number))
+        .toString('hex')
+        .replace(/^(.{4})/, '$1:')
+    : host;
+  const [head = '', tail = ''] = text.split('::');
   const groups = (part: string) => (part === '' ? [] : part.split(':'));
   const left = groups(head);
-  const right = host.includes('::') ? groups(tail) : [];
+  const right = text.includes('::') ? groups(tail) : [];
   const middle = Array(8 - left.length - right.length).fill('0');
   return Buffer.from(
-    [...left, ...middle, ...right].flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]),
+    [...left, ...middle, ...right].flatMap((g) => [
+      Number.parseInt(g, 16) >> 8,
+      Number.parseInt(g, 16) & 0xff,
+    ]),
   );
 }
 
@@ -116,9 +131,20 @@ export function algorithmIdentifier(signing: LeafSigning): Asn1 {
 }
 
 /** Signs a TBSCertificate natively and returns the certificate's DER. */
-export function signCertificate(tbs: Asn1, signing: LeafSigning): Buffer {
+export async function signCertificate(tbs: Asn1, signing: LeafSigning): Promise<Buffer> {
   const tbsDer = toDer(tbs);
-  const signature = sign(signing.digest, tbsDer, { key: signing.caKey, dsaEncoding: 'der' });
+  const signature =
+    signing.caKey instanceof KeyObject
+      ? sign(signing.digest, tbsDer, { key: signing.caKey, dsaEncoding: 'der' })
+      : ecdsaDer(
+          Buffer.from(
+            await webcrypto.subtle.sign(
+              { name: 'ECDSA', hash: signing.digest === 'sha384' ? 'SHA-384' : 'SHA-256' },
+              signing.caKey,
+              tbsDer,
+            ),
+          ),
+        );
   return toDer(
     sequence([
       fromDer(tbsDer),
@@ -126,4 +152,17 @@ export function signCertificate(tbs: Asn1, signing: LeafSigning): Buffer {
       primitive(asn1.Type.BITSTRING, `\x00${signature.toString('binary')}`),
     ]),
   );
+}
+
+/** WebCrypto's ECDSA signature is r‖s; X.509 wants SEQUENCE { INTEGER r, INTEGER s }. */
+function ecdsaDer(raw: Buffer): Buffer {
+  const integer = (bytes: Buffer) => {
+    let i = 0;
+    while (i < bytes.length - 1 && bytes[i] === 0) i++;
+    const trimmed = bytes.subarray(i);
+    const positive = (trimmed[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed;
+    return primitive(asn1.Type.INTEGER, positive.toString('binary'));
+  };
+  const half = raw.length / 2;
+  return toDer(sequence([integer(raw.subarray(0, half)), integer(raw.subarray(half))]));
 }

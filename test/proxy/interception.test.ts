@@ -385,6 +385,64 @@ t.test('failures: clear answers, nothing crashes', async (t) => {
     t.match(metrics, /provenance_proxy_client_errors_total\{cause="header_timeout"\} 1/);
   });
 
+  t.test(
+    'inside a tunnel, a Host that is not the CONNECT target is refused (421), never forwarded',
+    async (t) => {
+      const origin = await startOrigin();
+      t.teardown(() => origin.close());
+      const s = await tlsThroughProxy(proxy.proxyPort, 'localhost', origin.port, proxy.caPem);
+      s.end(`GET /misdirected HTTP/1.1\r\nHost: elsewhere.test:${origin.port}\r\nConnection: close\r\n\r\n`);
+      const chunks: Buffer[] = [];
+      for await (const c of s) chunks.push(c as Buffer);
+      t.match(Buffer.concat(chunks).toString(), /^HTTP\/1.1 421/);
+      t.equal(origin.received.length, 0, 'nothing reached the upstream');
+    },
+  );
+
+  t.test('a client reset on a pending plain-HTTP upgrade does not take the proxy down', async (t) => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentPort = (silent.address() as net.AddressInfo).port;
+    t.teardown(() => {
+      silent.close();
+    });
+    const upstreamSeen = once(silent, 'connection') as Promise<[net.Socket]>;
+    const s = net.connect(proxy.proxyPort, '127.0.0.1');
+    s.write(
+      `GET http://127.0.0.1:${silentPort}/ws HTTP/1.1\r\nHost: 127.0.0.1:${silentPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
+    );
+    const [upstreamSocket] = await upstreamSeen;
+    t.teardown(() => {
+      upstreamSocket.destroy();
+    });
+    s.resetAndDestroy();
+    await once(s, 'close');
+    const ok = await startOrigin();
+    t.teardown(() => ok.close());
+    const res = await curl(['--proxy', proxy.proxyUrl, '--cacert', proxy.caPath, `${ok.url}/after-reset`]);
+    t.equal(res.code, 0, 'the proxy still serves');
+  });
+
+  t.test('a client that leaves mid-response gets its upstream connection closed too', async (t) => {
+    let upstreamClosed: Promise<unknown> = Promise.resolve();
+    const origin = await startOrigin({
+      handler: (_req, res) => {
+        upstreamClosed = once(res, 'close');
+        res.writeHead(200, { 'content-length': String(64 * MiB) });
+        res.write(Buffer.alloc(MiB));
+      },
+    });
+    t.teardown(() => origin.close());
+    const s = await tlsThroughProxy(proxy.proxyPort, 'localhost', origin.port, proxy.caPem);
+    s.write(`GET /big-and-slow HTTP/1.1\r\nHost: localhost:${origin.port}\r\n\r\n`);
+    await once(s, 'data');
+    s.destroy();
+    const e = await proxy.exchange((x) => x.target === '/big-and-slow');
+    t.equal(e.failure?.code, 'client_aborted');
+    await upstreamClosed;
+    t.pass('the origin saw its connection closed');
+  });
+
   t.test('malformed input: 400s, closed sockets, counted, and the proxy keeps serving', async (t) => {
     const raw = async (bytes: string | Buffer) => {
       const s = net.connect(proxy.proxyPort, '127.0.0.1');

@@ -67,6 +67,7 @@ for (const [name, makeCa] of cases) {
       ['registry.example.com', 'DNS:registry.example.com'],
       ['10.1.2.3', 'IP Address:10.1.2.3'],
       ['2001:db8::1', 'IP Address:2001:DB8:0:0:0:0:0:1'],
+      ['::ffff:10.1.2.3', 'IP Address:0:0:0:0:0:FFFF:A01:203'],
     ]) {
       const leaf = await ca.issueLeaf(host!);
       const cert = new X509Certificate(leaf.certChainPem);
