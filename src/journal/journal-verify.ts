@@ -21,14 +21,7 @@ export async function verifyJournalFile(path: string): Promise<JournalVerifyRepo
   try {
     file = await open(path, 'r');
   } catch (err) {
-    return {
-      path,
-      entries: 0,
-      lastSeq: 0,
-      lastHash: null,
-      torn: null,
-      error: { line: 0, code: 'ERR_JOURNAL_IO', message: `cannot open: ${(err as Error).message}` },
-    };
+    return ioFailure(path, `cannot open: ${(err as Error).message}`);
   }
   try {
     const scan = await scanJournal(file, { maxLineBytes: DEFAULT_MAX_LINE_BYTES });
@@ -41,15 +34,20 @@ export async function verifyJournalFile(path: string): Promise<JournalVerifyRepo
       error: scan.error,
     };
   } catch (err) {
-    return {
-      path,
-      entries: 0,
-      lastSeq: 0,
-      lastHash: null,
-      torn: null,
-      error: { line: 0, code: 'ERR_JOURNAL_IO', message: `cannot read: ${(err as Error).message}` },
-    };
+    return ioFailure(path, `cannot read: ${(err as Error).message}`);
   } finally {
     await file.close();
   }
+}
+
+/** The report for a journal that could not be read at all. */
+function ioFailure(path: string, message: string): JournalVerifyReport {
+  return {
+    path,
+    entries: 0,
+    lastSeq: 0,
+    lastHash: null,
+    torn: null,
+    error: { line: 0, code: 'ERR_JOURNAL_IO', message },
+  };
 }
