@@ -328,18 +328,18 @@ t.test('failures: clear answers, nothing crashes', async (t) => {
   });
 
   t.test('client abort mid-upload: recorded as aborted, origin sees it cut', async (t) => {
-    const origin = await startOrigin({ handler: () => {} });
+    let bodyStarted: () => void = () => {};
+    const firstBytes = new Promise<void>((resolve) => {
+      bodyStarted = resolve;
+    });
+    const origin = await startOrigin({ handler: (req) => req.once('data', () => bodyStarted()) });
     t.teardown(() => origin.close());
     const s = await tlsThroughProxy(proxy.proxyPort, 'localhost', origin.port, proxy.caPem);
     s.write(`PUT /abort HTTP/1.1\r\nHost: localhost:${origin.port}\r\nContent-Length: 1000000\r\n\r\n`);
     s.write(Buffer.alloc(50_000, 1));
     const arrived = origin.nextRequest();
-    // Wait until the origin has started receiving, then cut the client.
-    await new Promise<void>((resolve) => {
-      const check = () => (origin.received.length === 0 ? setImmediate(check) : resolve());
-      setImmediate(check);
-      setTimeout(() => s.destroy(), 50).unref();
-    }).catch(() => {});
+    // Cut the client once the origin is receiving the body: a real mid-upload abort.
+    await firstBytes;
     s.destroy();
     const r = await arrived;
     t.equal(r.complete, false, 'the origin saw a cut request');
