@@ -89,7 +89,7 @@ async function startProxy(
     process.execPath,
     [
       // As shipped: the bin's shebang and `npm start` run node with this flag.
-      '--max-semi-space-size=2',
+      '--max-semi-space-size=1',
       join(ROOT, 'dist/cli/main.js'),
       'run',
       '--listen',

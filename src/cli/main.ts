@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=1
 import { ProvenanceProxyError } from '../errors.js';
 import { caCommand } from './ca-command.js';
 import { runCommand } from './run-command.js';

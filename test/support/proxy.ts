@@ -73,7 +73,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const controlUrl = `http://127.0.0.1:${controlPort}`;
   const args = [
     // What the bin's shebang and `npm start` give node (docs/decisions.md).
-    '--max-semi-space-size=2',
+    '--max-semi-space-size=1',
     cli,
     'run',
     '--listen',
