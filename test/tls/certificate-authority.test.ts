@@ -90,6 +90,60 @@ for (const [name, makeCa] of cases) {
   });
 }
 
+t.test('the served chain holds the CA only when it is an intermediate the client may not hold', async (t) => {
+  const certsIn = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  const minted = await CertificateAuthority.mint();
+  t.equal(certsIn((await minted.issueLeaf('a.example')).certChainPem), 1, 'self-signed CA: leaf only');
+
+  // A team root signs an intermediate; the sidecar gets the intermediate, build steps trust the root.
+  const dir = mkdtempSync(join(tmpdir(), 'pp-int-'));
+  opensslCa(dir, ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']);
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'int.key');
+  run('req', '-new', '-key', 'int.key', '-subj', '/CN=Pod intermediate', '-out', 'int.csr');
+  writeFileSync(
+    join(dir, 'int.ext'),
+    'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n',
+  );
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'int.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'int.ext',
+    '-out',
+    'int.pem',
+  );
+  const intermediate = await CertificateAuthority.fromPem(
+    execFileSync('cat', [join(dir, 'int.pem')]).toString(),
+    execFileSync('cat', [join(dir, 'int.key')]).toString(),
+  );
+  const chain = (await intermediate.issueLeaf('b.example')).certChainPem;
+  t.equal(certsIn(chain), 2, 'intermediate CA: leaf then the intermediate');
+  const [leaf, untrusted] = chain.split(/(?<=-----END CERTIFICATE-----\n)/);
+  writeFileSync(join(dir, 'leaf.pem'), leaf!);
+  writeFileSync(join(dir, 'chain.pem'), untrusted!);
+  const verdict = run(
+    'verify',
+    '-purpose',
+    'sslserver',
+    '-CAfile',
+    'ca.pem',
+    '-untrusted',
+    'chain.pem',
+    'leaf.pem',
+  );
+  t.match(verdict.toString(), /leaf.pem: OK/, 'a client trusting only the root accepts the served chain');
+});
+
 t.test('a CA key that does not match its certificate is refused', async (t) => {
   const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), [
     '-newkey',
