@@ -17,8 +17,10 @@ const server = https.createServer({ key, cert, keepAliveTimeout: 60_000 }, (req,
     size += c.length;
   });
   req.on('end', () => {
-    if (req.url === '/small') {
-      res.writeHead(200, { 'content-length': small.length });
+    if (req.url === '/small' || req.url === '/small-close') {
+      // /small-close ends the connection after answering, so every request opens a fresh one.
+      const close = req.url === '/small-close' ? { connection: 'close' } : {};
+      res.writeHead(200, { 'content-length': small.length, ...close });
       res.end(small);
     } else {
       res.end(`${size}\n`);

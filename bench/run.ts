@@ -10,9 +10,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { cryptoFloor, hasSocat, startSocatRelay } from './floors.js';
 import { cpuSeconds, fmt, median, peakRssDuring, percentile, run, stop, waitForLine } from './lib.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -126,59 +127,118 @@ async function startBaselineRelay(pki: { key: string; cert: string; caPath: stri
   return { child, port: Number(m[1]) };
 }
 
-async function timedCurl(args: string[]): Promise<number> {
+/** Runs curl; returns its wall time and its own CPU (user+system, from the shell's `time`). */
+async function timedCurl(args: string[]): Promise<{ seconds: number; cpu: number }> {
   const start = process.hrtime.bigint();
-  const r = await run('curl', ['-sS', '-o', '/dev/null', ...args]);
-  if (r.code !== 0) throw new Error(`curl ${args.join(' ')} failed: ${r.stderr}`);
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  const r = await run('bash', [
+    '-c',
+    'TIMEFORMAT="cpu %3U %3S"; time curl -sS -o /dev/null "$@"',
+    'bash',
+    ...args,
+  ]);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const m = /cpu (\d+\.\d+) (\d+\.\d+)\s*$/.exec(r.stderr);
+  if (r.code !== 0 || !m) throw new Error(`curl ${args.join(' ')} failed: ${r.stderr}`);
+  return { seconds, cpu: Number(m[1]) + Number(m[2]) };
+}
+
+interface Leg {
+  seconds: number[];
+  cpu: number[];
+  peakMiB: number;
+}
+const newLeg = (): Leg => ({ seconds: [], cpu: [], peakMiB: 0 });
+
+/** One timed upload through a relay process whose CPU and peak RSS are charged to `leg`. */
+async function relayedUpload(leg: Leg, pid: number, curlArgs: string[]): Promise<void> {
+  const before = cpuSeconds(pid);
+  const { result, peakMiB } = await peakRssDuring(pid, () => timedCurl(curlArgs));
+  leg.seconds.push(result.seconds);
+  leg.cpu.push(cpuSeconds(pid) - before);
+  leg.peakMiB = Math.max(leg.peakMiB, peakMiB);
 }
 
 async function uploadScenario(
-  origin: number,
+  origin: { child: ChildProcess; port: number },
   proxy: { child: ChildProcess; port: number; caPath: string },
-  caPath: string,
+  pki: { key: string; cert: string; caPath: string },
   relay: { child: ChildProcess; port: number },
 ) {
   const file = join(work, 'upload.bin');
   execFileSync('truncate', ['-s', String(uploadBytes), file]);
-  const url = `https://localhost:${origin}/upload`;
-  const direct: number[] = [];
-  const proxied: number[] = [];
-  const cpu: number[] = [];
-  let peak = 0;
-  const relayed: number[] = [];
-  const relayCpu: number[] = [];
-  let relayPeak = 0;
+  const url = `https://localhost:${origin.port}/upload`;
+  const caPath = pki.caPath;
+  const direct = newLeg();
+  const clientCpu: number[] = [];
+  const proxied = newLeg();
+  const bare = newLeg();
+  const socat = newLeg();
+  const withSocat = hasSocat();
   for (let i = 0; i < 3; i++) {
-    direct.push(await timedCurl(['--cacert', caPath, '-T', file, url]));
-    const before = cpuSeconds(proxy.child.pid!);
-    const { result, peakMiB } = await peakRssDuring(proxy.child.pid!, () =>
-      timedCurl(['--proxy', `http://127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, '-T', file, url]),
-    );
-    proxied.push(result);
-    cpu.push(cpuSeconds(proxy.child.pid!) - before);
-    peak = Math.max(peak, peakMiB);
-    const relayBefore = cpuSeconds(relay.child.pid!);
-    const relayRun = await peakRssDuring(relay.child.pid!, () =>
-      timedCurl(['--proxy', `http://127.0.0.1:${relay.port}`, '--cacert', caPath, '-T', file, url]),
-    );
-    relayed.push(relayRun.result);
-    relayCpu.push(cpuSeconds(relay.child.pid!) - relayBefore);
-    relayPeak = Math.max(relayPeak, relayRun.peakMiB);
+    const originBefore = cpuSeconds(origin.child.pid!);
+    const d = await timedCurl(['--cacert', caPath, '-T', file, url]);
+    direct.seconds.push(d.seconds);
+    direct.cpu.push(cpuSeconds(origin.child.pid!) - originBefore);
+    clientCpu.push(d.cpu);
+    await relayedUpload(proxied, proxy.child.pid!, [
+      '--proxy',
+      `http://127.0.0.1:${proxy.port}`,
+      '--cacert',
+      proxy.caPath,
+      '-T',
+      file,
+      url,
+    ]);
+    await relayedUpload(bare, relay.child.pid!, [
+      '--proxy',
+      `http://127.0.0.1:${relay.port}`,
+      '--cacert',
+      caPath,
+      '-T',
+      file,
+      url,
+    ]);
+    if (withSocat) {
+      const c = await startSocatRelay(work, pki, origin.port);
+      const r = await timedCurl([
+        '--connect-to',
+        `localhost:${origin.port}:127.0.0.1:${c.port}`,
+        '--cacert',
+        caPath,
+        '-T',
+        file,
+        url,
+      ]);
+      socat.seconds.push(r.seconds);
+      socat.cpu.push(await c.cpuSeconds);
+    }
   }
   const gib = uploadBytes / GiB;
-  const ratio = median(direct) / median(proxied);
+  const perGiB = (values: number[]) => median(values) / gib;
+  const ratio = (leg: Leg) => median(direct.seconds) / median(leg.seconds);
   results['upload size'] = `${fmt(gib)} GiB (TLS both legs, sha256 of every byte)`;
-  results['upload throughput direct'] = `${fmt(gib / median(direct))} GiB/s`;
-  results['upload throughput via proxy'] = `${fmt(gib / median(proxied))} GiB/s`;
-  results['upload ratio (proxy/direct)'] = `${fmt(ratio)}×`;
-  results['baseline: bare Node TLS relay throughput'] =
-    `${fmt(gib / median(relayed))} GiB/s (${fmt(median(direct) / median(relayed))}× direct)`;
-  results['baseline: bare relay CPU per GiB'] = `${fmt(median(relayCpu) / gib)} s`;
-  results['baseline: bare relay peak RSS'] = `${fmt(relayPeak, 0)} MiB`;
-  results['proxy CPU per GiB vs bare relay'] = `${fmt(median(cpu) / median(relayCpu))}×`;
-  results['proxy CPU per GiB'] = `${fmt(median(cpu) / gib)} s`;
-  results['proxy peak RSS during upload'] = `${fmt(peak, 0)} MiB`;
+  results['upload throughput direct'] = `${fmt(gib / median(direct.seconds))} GiB/s`;
+  results['upload throughput via proxy'] = `${fmt(gib / median(proxied.seconds))} GiB/s`;
+  results['upload ratio (proxy/direct)'] = `${fmt(ratio(proxied))}×`;
+  results['proxy CPU per GiB'] = `${fmt(perGiB(proxied.cpu))} s`;
+  results['proxy peak RSS during upload'] = `${fmt(proxied.peakMiB, 0)} MiB`;
+  results['baseline: bare Node TLS relay'] =
+    `${fmt(ratio(bare))}× direct, ${fmt(perGiB(bare.cpu))} s CPU/GiB, peak RSS ${fmt(bare.peakMiB, 0)} MiB`;
+  results['proxy CPU per GiB vs bare relay'] = `${fmt(median(proxied.cpu) / median(bare.cpu))}×`;
+  results['floor: socat (C) TLS relay, no hashing'] = withSocat
+    ? `${fmt(ratio(socat))}× direct, ${fmt(perGiB(socat.cpu))} s CPU/GiB`
+    : 'skipped (apt-get install socat)';
+  const crypto = cryptoFloor();
+  results['floor: sha256 + AES-GCM decrypt + encrypt'] =
+    `${fmt(crypto.sha256 + 2 * crypto.aesGcm)} s CPU/GiB (sha256 ${fmt(crypto.sha256)}, AES-256-GCM ${fmt(crypto.aesGcm)} per leg, openssl speed)`;
+  // Client, relay and origin share the machine's cores. When all three are CPU-bound the
+  // relay may spend at most what is left of the cores over the time 0.75× direct allows.
+  const cores = availableParallelism();
+  const clientAndOrigin = perGiB(clientCpu) + perGiB(direct.cpu);
+  const budget = (cores * perGiB(direct.seconds)) / 0.75 - clientAndOrigin;
+  results['direct: client + origin CPU per GiB'] = `${fmt(perGiB(clientCpu))} + ${fmt(perGiB(direct.cpu))} s`;
+  results['relay CPU per GiB that 0.75× leaves here'] =
+    `${fmt(budget)} s (${cores} cores × ${fmt(perGiB(direct.seconds))} s/GiB direct ÷ 0.75, minus client and origin)`;
 }
 
 function keepAliveClient(
@@ -223,34 +283,44 @@ function keepAliveClient(
 async function latencyScenario(
   origin: number,
   proxy: { port: number; caPath: string },
-  caPath: string,
+  pki: { key: string; cert: string; caPath: string },
   relay: { port: number },
 ) {
-  const direct = keepAliveClient(origin, readFileSync(caPath, 'utf8'), null);
-  const proxied = keepAliveClient(origin, readFileSync(proxy.caPath, 'utf8'), proxy.port);
-  const relayed = keepAliveClient(origin, readFileSync(caPath, 'utf8'), relay.port);
-  const d: number[] = [];
-  const p: number[] = [];
-  const r: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    await direct.request();
-    await proxied.request();
-    await relayed.request();
+  const ca = readFileSync(pki.caPath, 'utf8');
+  const socat = hasSocat() ? await startSocatRelay(work, pki, origin) : null;
+  const clients = {
+    direct: keepAliveClient(origin, ca, null),
+    proxy: keepAliveClient(origin, readFileSync(proxy.caPath, 'utf8'), proxy.port),
+    bare: keepAliveClient(origin, ca, relay.port),
+    // socat relays one TLS connection as is: the client dials it in place of the origin.
+    socat: socat ? keepAliveClient(socat.port, ca, null) : null,
+  };
+  const samples = {
+    direct: [] as number[],
+    proxy: [] as number[],
+    bare: [] as number[],
+    socat: [] as number[],
+  };
+  const names = ['direct', 'proxy', 'bare', 'socat'] as const;
+  for (let i = 0; i < 3200; i++) {
+    for (const name of names) {
+      const ms = await clients[name]?.request();
+      // The first 200 rounds warm up JIT, caches and connections on every side.
+      if (ms !== undefined && i >= 200) samples[name].push(ms);
+    }
   }
-  for (let i = 0; i < 3000; i++) {
-    d.push(await direct.request());
-    p.push(await proxied.request());
-    r.push(await relayed.request());
-  }
-  direct.agent.destroy();
-  proxied.agent.destroy();
-  relayed.agent.destroy();
-  results['baseline: bare relay added latency p50 / p99'] =
-    `${fmt(percentile(r, 50) - percentile(d, 50), 3)} ms / ${fmt(percentile(r, 99) - percentile(d, 99), 3)} ms`;
+  for (const name of names) clients[name]?.agent.destroy();
+  if (socat) await socat.cpuSeconds;
+  const added = (values: number[], p: number) => percentile(values, p) - percentile(samples.direct, p);
+  const line = (values: number[]) => `+${fmt(added(values, 50), 3)} ms / +${fmt(added(values, 99), 3)} ms`;
   results['small keep-alive GET p50 direct / via proxy'] =
-    `${fmt(percentile(d, 50), 3)} ms / ${fmt(percentile(p, 50), 3)} ms`;
-  results['added latency p50'] = `${fmt(percentile(p, 50) - percentile(d, 50), 3)} ms`;
-  results['added latency p99'] = `${fmt(percentile(p, 99) - percentile(d, 99), 3)} ms`;
+    `${fmt(percentile(samples.direct, 50), 3)} ms / ${fmt(percentile(samples.proxy, 50), 3)} ms`;
+  results['added latency p50'] = `${fmt(added(samples.proxy, 50), 3)} ms`;
+  results['added latency p99'] = `${fmt(added(samples.proxy, 99), 3)} ms`;
+  results['baseline: bare Node relay added p50 / p99'] = line(samples.bare);
+  results['floor: socat (C) TLS relay added p50 / p99'] = socat
+    ? line(samples.socat)
+    : 'skipped (apt-get install socat)';
 }
 
 async function newHostScenario(
@@ -258,15 +328,16 @@ async function newHostScenario(
   proxy: { child: ChildProcess; port: number; caPath: string },
   hosts: number,
 ) {
-  // Same connection pattern twice: one fresh TLS connection per request; first to one host
-  // (leaf cached), then each to a new host (leaf minted). The difference is the minting.
+  // Same connection pattern twice: one fresh TLS connection per request on both sides (the
+  // origin closes each upstream connection); first to one host (leaf cached), then each to a
+  // new host (leaf minted). The difference is the minting.
   const connectOnce = (host: string) =>
     timedCurl([
       '--proxy',
       `http://127.0.0.1:${proxy.port}`,
       '--cacert',
       proxy.caPath,
-      `https://${host}:${origin}/small`,
+      `https://${host}:${origin}/small-close`,
     ]);
   const pid = proxy.child.pid!;
   await connectOnce('127.0.0.1');
@@ -291,7 +362,7 @@ async function main() {
     if (!scenario || scenario === 'upload') {
       const relay = await startBaselineRelay(pki);
       try {
-        await uploadScenario(origin.port, proxy, pki.caPath, relay);
+        await uploadScenario(origin, proxy, pki, relay);
       } finally {
         await stop(relay.child);
       }
@@ -299,7 +370,7 @@ async function main() {
     if (!scenario || scenario === 'latency') {
       const relay = await startBaselineRelay(pki);
       try {
-        await latencyScenario(origin.port, proxy, pki.caPath, relay);
+        await latencyScenario(origin.port, proxy, pki, relay);
       } finally {
         await stop(relay.child);
       }

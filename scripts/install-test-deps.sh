@@ -24,7 +24,8 @@ ORAS_VERSION="v1.3.6"
 COSIGN_VERSION="v2.6.5"
 GO_VERSION="1.26.8"
 # Debian 12 packages. uidmap is a dependency of buildah anyway; listed so rootless use works too.
-APT_PACKAGES=(docker-registry skopeo buildah podman apache2-utils postgresql openssl curl iptables uidmap ca-certificates)
+# socat is for bench/ only: a TLS-terminating relay written in C, the floor the proxy is measured against.
+APT_PACKAGES=(docker-registry skopeo buildah podman apache2-utils postgresql openssl curl iptables uidmap ca-certificates socat)
 # Hostnames the interop tests give the registries and the token server. Go clients never
 # send loopback names through a proxy, so a real hostname that resolves to 127.0.0.1 is needed.
 TEST_HOSTS=(registry.test)
