@@ -144,6 +144,17 @@ async function main() {
   for (let i = 0; i < LEAVES; i++)
     templateTimes.push(await cpuMsAsync(async () => void (await xca.issueLeaf(`h${i}.test`))));
 
+  // What a new host costs the proxy in-process: the leaf and the TLS context made from it
+  // (as tls/leaf-cache.ts does); the context's PEM parsing is OpenSSL's, not ours.
+  const contextTimes: number[] = [];
+  for (let i = 0; i < LEAVES; i++)
+    contextTimes.push(
+      await cpuMsAsync(async () => {
+        const leaf = await xca.issueLeaf(`c${i}.test`);
+        tls.createSecureContext({ key: leaf.keyPem, cert: leaf.certChainPem, minVersion: 'TLSv1.2' });
+      }),
+    );
+
   const f = forgeLeaf(fca, 'bench.test');
   const x = await xca.issueLeaf('bench.test');
   // A P-256 key with forge is impossible (no ECDSA), so the handshake comparison uses node's
@@ -155,6 +166,7 @@ async function main() {
     ['node-forge RSA-2048 leaf, CPU per leaf (median)', `${fmt(median(forgeTimes))} ms`],
     ['@peculiar/x509 ECDSA P-256 leaf, CPU per leaf (median)', `${fmt(median(x509Times))} ms`],
     ['ours: DER template + native ECDSA P-256 sign (median)', `${fmt(median(templateTimes))} ms`],
+    ['ours: leaf + its TLS SecureContext, per new host (median)', `${fmt(median(contextTimes))} ms`],
     ['leaf issuance ratio (forge / x509)', `${fmt(median(forgeTimes) / median(x509Times))}×`],
     ['leaf issuance ratio (x509 / ours)', `${fmt(median(x509Times) / median(templateTimes))}×`],
     ['proxy-side CPU per TLS handshake, RSA-2048 leaf', `${fmt(rsaHandshake)} ms`],
