@@ -105,22 +105,11 @@ t.test('the served chain holds the CA only when it is an intermediate the client
     join(dir, 'int.ext'),
     'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n',
   );
+  // The team root signs the intermediate.
   run(
-    'x509',
-    '-req',
-    '-in',
-    'int.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'int.ext',
-    '-out',
-    'int.pem',
+    ...'x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile int.ext -out int.pem'.split(
+      ' ',
+    ),
   );
   const intermediate = await CertificateAuthority.fromPem(
     execFileSync('cat', [join(dir, 'int.pem')]).toString(),
