@@ -9,7 +9,7 @@
  *
  * Never used outside bench/.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -50,7 +50,7 @@ export async function startSocatRelay(
   work: string,
   pki: { key: string; cert: string; caPath: string },
   originPort: number,
-): Promise<{ port: number; cpuSeconds: Promise<number>; child: ChildProcess }> {
+): Promise<{ port: number; cpuSeconds: Promise<number> }> {
   const certFile = join(work, 'socat-leaf.pem');
   const keyFile = join(work, 'socat-leaf.key');
   writeFileSync(certFile, pki.cert);
@@ -83,5 +83,5 @@ export async function startSocatRelay(
       throw new Error(`socat exited before listening: ${seen.slice(-400)}`);
     }),
   ]);
-  return { port, cpuSeconds, child };
+  return { port, cpuSeconds };
 }
