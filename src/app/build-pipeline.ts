@@ -10,6 +10,13 @@ import { parseJournalPageQuery } from '../journal/journal-page.js';
 import type { OciEvent } from '../oci/events.js';
 import { OciMetrics } from '../oci/metrics.js';
 import { createOciStage } from '../oci/oci-stage.js';
+import {
+  outcomeUnknownAfterRestart,
+  PUSH_ATTEMPT_KIND,
+  PUSH_SETTLED_KIND,
+  type PushAttempt,
+  UnsettledAttempts,
+} from '../oci/push-attempts.js';
 import { EgressTally } from '../provenance/egress-summary.js';
 import { reportableOutputs } from '../provenance/reportable.js';
 import {
@@ -51,19 +58,49 @@ export async function openBuildPipeline(
   const egress = new EgressTally();
   const replayed: OciEvent[] = [];
   let finishedOn: number | null = null;
+  const unsettled = new UnsettledAttempts();
   for await (const entry of journal.entries()) {
     if (entry.kind.startsWith('oci.')) {
       replayed.push(entry.data as OciEvent);
+      unsettled.settled((entry.data as OciEvent).exchangeId);
       // The build went on after an earlier finalize (the sidecar restarted mid-build).
       finishedOn = null;
     } else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
+    else if (entry.kind === PUSH_ATTEMPT_KIND) unsettled.attempted(entry.data as PushAttempt);
+    else if (entry.kind === PUSH_SETTLED_KIND) unsettled.settled((entry.data as PushAttempt).exchangeId);
+  }
+  // Pushes the last run stopped in the middle of (kill -9, OOM): the registry may hold them.
+  // Settled before any traffic, so this run's exchange ids cannot meet the last run's.
+  for (const attempt of unsettled.list) {
+    const event = outcomeUnknownAfterRestart(attempt, Date.now());
+    await journal.append(`oci.${event.type}`, event);
+    await journal.append(PUSH_SETTLED_KIND, { exchangeId: attempt.exchangeId });
+    replayed.push(event);
+    finishedOn = null;
+    logger.warn(
+      { registry: attempt.registry, repository: attempt.repository, digest: attempt.digest },
+      'a manifest push was under way when the proxy stopped: recorded as push_outcome_unknown',
+    );
   }
   const record = BuildRecord.from(replayed);
   if (replayed.length > 0)
     logger.info({ observations: replayed.length }, 'rebuilt the build record from the journal');
   const ociMetrics = new OciMetrics(registry);
-  const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger);
+  // Exchanges whose push attempt is journaled and whose outcome is not yet.
+  const openAttempts = new Set<string>();
+  // Rejects when the journal cannot take it: the hot path then refuses the push (fail closed).
+  const recordAttempt = (attempt: PushAttempt): Promise<void> => {
+    openAttempts.add(attempt.exchangeId);
+    return journal.append(PUSH_ATTEMPT_KIND, attempt).then(
+      () => undefined,
+      (error: unknown) => {
+        journalHealthy = false;
+        throw error;
+      },
+    );
+  };
+  const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger, recordAttempt);
 
   const signer = await openSigner(options, logger);
   const sinks = await openSinks(options, logger, upstreamCa);
@@ -223,9 +260,10 @@ export async function openBuildPipeline(
     onExchange: (exchange: CompletedExchange) => {
       egress.addExchange(exchange);
       const events = oci.accept(exchange);
-      if (events.length === 0) return;
-      // The build goes on: a later finalize must stamp a new finishedOn.
-      finishedOn = null;
+      if (events.length > 0) {
+        // The build goes on: a later finalize must stamp a new finishedOn.
+        finishedOn = null;
+      }
       for (const event of events) {
         const applied = append(`oci.${event.type}`, event).then(() => {
           record.apply(event);
@@ -235,6 +273,8 @@ export async function openBuildPipeline(
         inFlight.add(applied);
         void applied.finally(() => inFlight.delete(applied));
       }
+      // Appends keep call order: the attempt is settled after its outcome's events.
+      if (openAttempts.delete(exchange.id)) void append(PUSH_SETTLED_KIND, { exchangeId: exchange.id });
     },
     onTunnel: (tunnel: TunnelRecord) => {
       egress.addTunnel(tunnel);

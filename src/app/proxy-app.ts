@@ -90,6 +90,7 @@ export async function startProxy(
     sink: stages.onExchange,
     metrics,
     logger,
+    answerWaitMs: options.upstreamAnswerWaitMs,
   });
   const listener = new ProxyListener({
     host: options.listen.host,

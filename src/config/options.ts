@@ -35,6 +35,7 @@ export interface RunOptions {
   readonly provenanceDir: string | null;
   readonly reportRetryBaseMs: number;
   readonly reportRetryMaxMs: number;
+  readonly upstreamAnswerWaitMs: number;
 }
 
 type Kind =
@@ -231,6 +232,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'duration',
     default: '60s',
     help: 'longest delay between retries of a failed report; reports are retried until delivered',
+  },
+  {
+    key: 'upstreamAnswerWaitMs',
+    flag: 'upstream-answer-wait',
+    kind: 'duration',
+    default: '30s',
+    help: 'after a client left a PUT/POST/PATCH/DELETE it had sent whole, how long the registry answer is awaited for the record',
   },
 ];
 

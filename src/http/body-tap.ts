@@ -42,6 +42,11 @@ export class BodyTap {
     return this.#size;
   }
 
+  /** The body reached its end. */
+  get complete(): boolean {
+    return this.#complete;
+  }
+
   #onData(chunk: Buffer): void {
     this.#size += chunk.length;
     this.#hash.update(chunk);
@@ -53,6 +58,11 @@ export class BodyTap {
         this.#overflow = true;
       }
     }
+  }
+
+  /** What the body is so far, for a look before the exchange is over (no continued hash). */
+  snapshot(): BodyRecord {
+    return { ...this.finish(), continuedHash: null };
   }
 
   /** Call once, when the exchange is over. */

@@ -32,6 +32,17 @@ export interface CompletedExchange {
   readonly failure: ExchangeFailure | null;
   /** true when the proxy itself produced the response (e.g. a 502), not the upstream. */
   readonly synthesized: boolean;
+  /**
+   * The whole request, body included, was handed to the upstream connection: from then on the
+   * upstream may have acted on it, whether or not it answered.
+   */
+  readonly requestRelayed: boolean;
+  /**
+   * The client went away before its response was over. For a state-changing request whose
+   * body was complete, the proxy kept the upstream exchange going: `status` and the response
+   * headers are then what the upstream answered after the client left (null if it never did).
+   */
+  readonly clientLeft: boolean;
 }
 
 export interface BodyRecord {
@@ -83,6 +94,13 @@ export interface ExchangePlan {
    * is returned, undigested, as `request.continuedHash`. null: no continuation.
    */
   readonly continueRequestHash: Hash | 'fresh' | null;
+  /**
+   * Called once the request body has fully arrived, before its last bytes go upstream: the
+   * upstream sees the end of the body only after the promise resolves (a later stage makes a
+   * write-ahead record of what is about to happen). A rejection refuses the request (503)
+   * and the upstream never gets the whole body. The hot path does not know why it waits.
+   */
+  readonly beforeRequestEnd?: (request: BodyRecord, exchangeId: string) => Promise<void>;
 }
 
 export const NO_PLAN: ExchangePlan = Object.freeze({

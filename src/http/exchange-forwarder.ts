@@ -11,11 +11,13 @@ import { BodyTap } from './body-tap.js';
 import type {
   CompletedExchange,
   ExchangeFailure,
+  ExchangePlan,
   ExchangePlanner,
   ExchangeSink,
   RequestHead,
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
+import { RequestEndGate } from './request-end-gate.js';
 import { classifyUpstreamError, explainUpstreamFailure, isTlsFailure } from './upstream-failure.js';
 
 /** Where a request goes, decided by the listener (CONNECT authority or absolute-form URL). */
@@ -38,9 +40,18 @@ export interface ForwarderDeps {
   readonly sink: ExchangeSink;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  /**
+   * How long a state-changing request whose body went upstream complete still waits for the
+   * upstream's answer after its client left. The upstream may have acted on it: its answer
+   * is what gets recorded.
+   */
+  readonly answerWaitMs: number;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
+
+/** Requests that change state upstream: their answer is recorded even when their client left. */
+const STATE_CHANGING_METHODS = new Set(['PUT', 'POST', 'PATCH', 'DELETE']);
 
 /** Headers meant for the proxy itself; never forwarded. */
 const PROXY_HOP_HEADERS = ['proxy-authorization', 'proxy-connection', 'proxy-authenticate'];
@@ -57,12 +68,34 @@ interface InFlight {
   synthesized: boolean;
   readonly startedAt: number;
   readonly exchangeId: string;
+  readonly httpVersion: string;
+  readonly requestHeaders: IncomingMessage['headers'];
+  /** The upstream request, from the moment http-proxy creates it. */
+  upstream: ClientRequest | null;
+  upstreamResponse: IncomingMessage | null;
+  requestRelayed: boolean;
+  /** The client's response is closed (finished or not). */
+  clientClosed: boolean;
+  clientLeft: boolean;
+  /** Nothing more will come from the upstream side. */
+  upstreamSettled: boolean;
+  /** The proxy itself cut the upstream (nobody is left to read it): what follows is not the upstream's fault. */
+  upstreamDropped: boolean;
+  /** The plan's beforeRequestEnd refused: the request was answered 503 and cut. */
+  refused: boolean;
+  answerTimer: NodeJS.Timeout | null;
+  completed: boolean;
 }
 
 /**
  * Streams one request to its upstream and the response back, through
- * http-proxy, while the taps hash and count both bodies. When the response is
- * over it hands a CompletedExchange to the sink; it never waits on it.
+ * http-proxy, while the taps hash and count both bodies. When both sides are
+ * over (the client's response and the upstream exchange) it hands a
+ * CompletedExchange to the sink; it never waits on it.
+ *
+ * The upstream exchange is the unit of record: a client that leaves after sending
+ * a whole state-changing request does not end it, because the upstream may act on
+ * that request; its answer is awaited (bounded by `answerWaitMs`) and recorded.
  */
 export class ExchangeForwarder {
   readonly #deps: ForwarderDeps;
@@ -104,7 +137,7 @@ export class ExchangeForwarder {
     });
   }
 
-  /** Exchanges whose response has not finished yet. */
+  /** Exchanges not yet handed to the sink (a client's response or an upstream answer still open). */
   get activeExchanges(): number {
     return this.#active;
   }
@@ -127,6 +160,7 @@ export class ExchangeForwarder {
       target: originTarget,
       headers: req.headers,
     };
+    const exchangeId = `${target.connectionId}-${++this.#exchangeCounter}`;
     const plan = this.#plan(head);
     const requestTap = new BodyTap(plan.captureRequestBytes, plan.continueRequestHash);
     requestTap.observe(req);
@@ -141,7 +175,19 @@ export class ExchangeForwarder {
       failure: null,
       synthesized: false,
       startedAt: Date.now(),
-      exchangeId: `${target.connectionId}-${++this.#exchangeCounter}`,
+      exchangeId,
+      httpVersion: req.httpVersion,
+      requestHeaders: req.headers,
+      upstream: null,
+      upstreamResponse: null,
+      requestRelayed: false,
+      clientClosed: false,
+      clientLeft: false,
+      upstreamSettled: false,
+      upstreamDropped: false,
+      refused: false,
+      answerTimer: null,
+      completed: false,
     };
     this.#inFlight.set(req, state);
     this.#active++;
@@ -149,18 +195,22 @@ export class ExchangeForwarder {
       if (!state.failure)
         state.failure = { code: 'client_aborted', message: 'the client aborted the request' };
     });
-    res.once('close', () => this.#complete(req, res, state));
+    // Never left without a listener: a write racing a close must not become an uncaught error.
+    res.on('error', () => res.destroy());
+    res.once('close', () => this.#clientClosed(res, state));
 
+    const gate = plan.beforeRequestEnd ? this.#gate(plan.beforeRequestEnd, req, res, state) : null;
     this.#proxy.web(
       req,
       res,
       {
         target: { protocol: `${target.scheme}:`, host: target.hostname, port: target.port },
-        agent: target.scheme === 'https' ? this.#deps.httpsAgent : this.#deps.httpAgent,
+        agent: this.#agentFor(state),
         // Fresh object per request: http-proxy builds the outgoing options on top of it.
         // servername pins SNI and certificate verification to the host the client CONNECTed to,
         // whatever its Host header says.
         ssl: target.scheme === 'https' ? { servername: sniName(target.hostname) } : {},
+        ...(gate === null ? {} : { buffer: gate }),
       },
       (error) => this.#onUpstreamError(error as NodeJS.ErrnoException, req, res, state),
     );
@@ -204,6 +254,8 @@ export class ExchangeForwarder {
         finishedAt: Date.now(),
         failure,
         synthesized: false,
+        requestRelayed: upgrade.status !== null,
+        clientLeft: false,
       });
     });
     this.#proxy.ws(
@@ -246,26 +298,96 @@ export class ExchangeForwarder {
     }
   }
 
+  /**
+   * A per-exchange view of the shared keep-alive agent that hands over the upstream request the
+   * moment it exists: http-proxy exposes it only once a socket is assigned, and not at all for
+   * requests carrying `Expect`. Pooling stays the shared agent's.
+   */
+  #agentFor(state: InFlight): HttpAgent | HttpsAgent {
+    const shared = state.target.scheme === 'https' ? this.#deps.httpsAgent : this.#deps.httpAgent;
+    const view = Object.create(shared) as HttpAgent & {
+      addRequest(request: ClientRequest, options: unknown): void;
+    };
+    view.addRequest = (request: ClientRequest, options: unknown) => {
+      this.#attachUpstream(state, request);
+      (shared as unknown as { addRequest(r: ClientRequest, o: unknown): void }).addRequest(request, options);
+    };
+    return view;
+  }
+
+  #attachUpstream(state: InFlight, upstream: ClientRequest): void {
+    state.upstream = upstream;
+    upstream.once('finish', () => {
+      state.requestRelayed = true;
+    });
+    // http-proxy reports errors only while the client is there (and as 'econnreset' after);
+    // an exchange kept for its answer needs to know how the upstream side ended.
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (state.clientClosed && !state.upstreamDropped) this.#upstreamFailed(state, error);
+    });
+    upstream.once('close', () => this.#settleUpstream(state));
+  }
+
+  /**
+   * Holds the end of the request body until `open` (the plan's write-ahead step) resolves.
+   * Refused: the client gets a 503 and the upstream, which never had the whole body, is cut.
+   */
+  #gate(
+    open: NonNullable<ExchangePlan['beforeRequestEnd']>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: InFlight,
+  ): RequestEndGate {
+    const gate = new RequestEndGate(() => open(state.requestTap.snapshot(), state.exchangeId));
+    gate.once('error', (error) => {
+      state.refused = true;
+      state.failure = { code: 'record_unavailable', message: error.message };
+      this.#deps.logger.error(
+        { err: error, authority: state.target.authority, target: redactUrl(state.head.target) },
+        'the request could not be recorded before it completed; refused',
+      );
+      this.#dropUpstream(state);
+      this.#answerItself(
+        res,
+        state,
+        503,
+        'record_unavailable',
+        'provenance-proxy: this request could not be recorded, so it was not completed\n',
+      );
+    });
+    req.pipe(gate);
+    return gate;
+  }
+
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const state = this.#inFlight.get(req);
-    if (!state) return;
+    if (!state || state.completed) return;
     state.status = proxyRes.statusCode ?? null;
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
+    state.upstreamResponse = proxyRes;
     const tap = new BodyTap(state.captureResponseBytes);
     tap.observe(proxyRes);
     state.responseTap = tap;
     proxyRes.once('aborted', () => this.#upstreamCutResponse(state, res));
     proxyRes.once('error', () => this.#upstreamCutResponse(state, res));
-    // A client that leaves mid-response: http-proxy only unpipes, which would leave the
-    // upstream socket open (and its registry blob half-read) until the registry times out.
-    res.once('close', () => {
-      if (!proxyRes.complete) proxyRes.destroy();
-    });
+    proxyRes.once('end', () => this.#settleUpstream(state));
+    proxyRes.once('close', () => this.#settleUpstream(state));
+    if (state.clientClosed) {
+      // Answered after the client left: http-proxy pipes into the closed response, which
+      // would stall; read the answer to its end here instead, for the record.
+      queueMicrotask(() => {
+        proxyRes.unpipe(res);
+        proxyRes.resume();
+      });
+    }
   }
 
   #upstreamCutResponse(state: InFlight, res: ServerResponse): void {
-    if (state.responseTap && !state.failure) {
-      state.failure = { code: 'upstream_reset', message: 'the upstream closed the connection mid-response' };
+    if (state.responseTap && !state.upstreamDropped) {
+      this.#noteFailure(state, {
+        code: 'upstream_reset',
+        message: 'the upstream closed the connection mid-response',
+      });
       this.#deps.metrics.upstreamErrors.inc({ cause: 'reset' });
     }
     // The client must see a cut body as a cut connection, never as a complete short one.
@@ -278,14 +400,54 @@ export class ExchangeForwarder {
     res: ServerResponse,
     state: InFlight,
   ): void {
+    // Cut by the proxy itself (refused with a 503, or nobody left to read): not the upstream's doing.
+    if (state.refused || state.upstreamDropped) {
+      res.destroy();
+      return;
+    }
     if (req.destroyed && !req.complete && (error.code === 'ECONNRESET' || error.message === 'aborted')) {
       if (!state.failure)
         state.failure = { code: 'client_aborted', message: 'the client aborted the request' };
       res.destroy();
       return;
     }
+    this.#upstreamFailed(state, error);
     const cause = classifyUpstreamError(error);
-    if (!state.failure) state.failure = { code: `upstream_${cause}`, message: error.message };
+    this.#answerItself(
+      res,
+      state,
+      502,
+      `upstream_${cause}`,
+      explainUpstreamFailure(cause, state.target.authority, error),
+    );
+  }
+
+  /**
+   * Answers in the proxy's own name, only on a response nobody started: once a response head
+   * arrived, http-proxy is writing that response, and anything written now would go after
+   * (or into) it. Such a response is cut instead.
+   */
+  #answerItself(res: ServerResponse, state: InFlight, status: number, code: string, body: string): void {
+    if (state.responseTap !== null || state.clientClosed || res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    state.synthesized = true;
+    state.status = status;
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-provenance-proxy-error': code,
+      connection: 'close',
+    });
+    res.end(body);
+  }
+
+  /** Classifies, counts and logs an upstream failure, and records it on the exchange. */
+  #upstreamFailed(state: InFlight, error: NodeJS.ErrnoException): void {
+    const cause = classifyUpstreamError(error);
+    if (state.failure?.code.startsWith('upstream_')) return;
+    this.#noteFailure(state, { code: `upstream_${cause}`, message: error.message });
     this.#deps.metrics.upstreamErrors.inc({ cause });
     if (isTlsFailure(cause))
       this.#deps.metrics.tlsHandshakes.inc({ side: 'upstream', result: 'failed', cause });
@@ -296,35 +458,81 @@ export class ExchangeForwarder {
         target: redactUrl(state.head.target),
         cause,
         code: error.code,
+        clientLeft: state.clientLeft,
       },
       'upstream failed',
     );
-    if (!res.headersSent && !res.destroyed) {
-      state.synthesized = true;
-      state.status = 502;
-      const body = explainUpstreamFailure(cause, state.target.authority, error);
-      res.writeHead(502, {
-        'content-type': 'text/plain; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-        'x-provenance-proxy-error': `upstream_${cause}`,
-        connection: 'close',
-      });
-      res.end(body);
-    } else {
-      res.destroy();
-    }
   }
 
-  #complete(req: IncomingMessage, res: ServerResponse, state: InFlight): void {
-    this.#inFlight.delete(req);
-    this.#active--;
-    const finishedAt = Date.now();
-    if (!res.writableFinished && !state.failure) {
-      state.failure = {
+  /** An upstream failure says more about the outcome than the client's leaving: it wins. */
+  #noteFailure(state: InFlight, failure: ExchangeFailure): void {
+    if (state.failure === null || state.failure.code === 'client_aborted') state.failure = failure;
+  }
+
+  #clientClosed(res: ServerResponse, state: InFlight): void {
+    state.clientClosed = true;
+    // A response the proxy cut because the upstream failed is not the client leaving.
+    if (!res.writableFinished && (state.failure === null || state.failure.code === 'client_aborted')) {
+      state.clientLeft = true;
+      state.failure ??= {
         code: 'client_aborted',
         message: 'the client closed the connection before the response ended',
       };
     }
+    if (!state.upstreamSettled) {
+      if (this.#awaitsAnswer(state)) this.#waitForAnswer(state);
+      else this.#dropUpstream(state);
+    }
+    if (state.upstreamSettled) this.#complete(state);
+  }
+
+  /**
+   * The client left before any answer, after sending a whole state-changing request: the
+   * upstream may act on it, so its answer is what counts. Anything else is cut.
+   */
+  #awaitsAnswer(state: InFlight): boolean {
+    return (
+      !state.refused &&
+      state.upstreamResponse === null &&
+      state.requestTap.complete &&
+      STATE_CHANGING_METHODS.has(state.head.method.toUpperCase())
+    );
+  }
+
+  #waitForAnswer(state: InFlight): void {
+    if (state.answerTimer !== null) return;
+    state.answerTimer = setTimeout(() => {
+      this.#noteFailure(state, {
+        code: 'upstream_no_answer',
+        message: `the upstream did not answer within ${this.#deps.answerWaitMs} ms after the client left`,
+      });
+      this.#deps.metrics.upstreamErrors.inc({ cause: 'timeout' });
+      this.#dropUpstream(state);
+    }, this.#deps.answerWaitMs);
+    state.answerTimer.unref();
+  }
+
+  /** Cuts the upstream side; what it does afterwards is the proxy's doing, not the upstream's. */
+  #dropUpstream(state: InFlight): void {
+    state.upstreamDropped = true;
+    state.upstreamResponse?.destroy();
+    state.upstream?.destroy();
+    this.#settleUpstream(state);
+  }
+
+  /** The exchange completes once both sides are done: the client's response and the upstream. */
+  #settleUpstream(state: InFlight): void {
+    if (state.upstreamSettled) return;
+    state.upstreamSettled = true;
+    if (state.answerTimer !== null) clearTimeout(state.answerTimer);
+    if (state.clientClosed) this.#complete(state);
+  }
+
+  #complete(state: InFlight): void {
+    if (state.completed) return;
+    state.completed = true;
+    this.#active--;
+    const finishedAt = Date.now();
     const request = state.requestTap.finish();
     const response = (state.responseTap ?? new BodyTap(0)).finish();
     const metrics = this.#deps.metrics;
@@ -340,8 +548,8 @@ export class ExchangeForwarder {
       authority: state.target.authority,
       method: state.head.method,
       target: state.head.target,
-      httpVersion: req.httpVersion,
-      requestHeaders: allowedRequestHeaders(req.headers),
+      httpVersion: state.httpVersion,
+      requestHeaders: allowedRequestHeaders(state.requestHeaders),
       status: state.status,
       responseHeaders: state.responseHeaders,
       request,
@@ -350,6 +558,8 @@ export class ExchangeForwarder {
       finishedAt,
       failure: state.failure,
       synthesized: state.synthesized,
+      requestRelayed: state.requestRelayed,
+      clientLeft: state.clientLeft,
     });
     if (this.#active === 0 && this.#onIdle) {
       const resolve = this.#onIdle;

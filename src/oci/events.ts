@@ -176,13 +176,22 @@ export interface OciAnomalyEvent extends EventBase {
   readonly registry: string;
   readonly repository: string | null;
   readonly detail: string;
+  /** `push_outcome_unknown`: the proxy's digest of the manifest that went upstream. */
+  readonly digest?: string;
+  /** `push_outcome_unknown`: the tag or digest it was pushed under. */
+  readonly reference?: ReferenceValue;
 }
 
 export type AnomalyCode =
   | 'upload_location_missing'
   | 'upload_session_unknown'
   | 'upload_range_disagrees'
-  | 'invalid_request_acknowledged';
+  | 'invalid_request_acknowledged'
+  /**
+   * A manifest PUT went upstream whole and no trustworthy answer came back (the upstream
+   * failed or was silent, or the proxy stopped first): the registry may hold it. Never a push.
+   */
+  | 'push_outcome_unknown';
 
 export type OciEvent =
   | BlobUploadedEvent

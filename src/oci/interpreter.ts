@@ -89,10 +89,17 @@ export function interpret(
   exchange: CompletedExchange,
   options: InterpreterOptions = DEFAULT_INTERPRETER_OPTIONS,
 ): Interpretation {
-  // A response the proxy made up (a 502 for an unreachable upstream) acknowledges nothing.
-  if (exchange.synthesized || exchange.status === null) return { state, events: [] };
-  const context = new Context(pruned(state, exchange.finishedAt, options), exchange, options);
   const route = classifyRoute(exchange.method, exchange.target);
+  // A response the proxy made up (a 502 for an unreachable upstream) acknowledges nothing; but
+  // a manifest that went upstream whole may be stored all the same: that is said, not dropped.
+  if (exchange.synthesized || exchange.status === null) {
+    if (route.kind !== 'manifest-put' || !exchange.requestRelayed || !exchange.request.complete)
+      return { state, events: [] };
+    const unanswered = new Context(state, exchange, options);
+    unanswered.pushOutcomeUnknown(route.name, route.reference);
+    return { state, events: unanswered.events };
+  }
+  const context = new Context(pruned(state, exchange.finishedAt, options), exchange, options);
   context.noteChallenge(route);
   if (!context.followRedirect()) context.dispatch(route);
   return { state: context.state, events: context.events };
@@ -371,8 +378,14 @@ class Context {
   // --- pushes ------------------------------------------------------------------------------
 
   private manifestPut(repository: string, reference: ManifestReference): void {
-    // Only the registry's acknowledgement makes a push; a refused or cut-short PUT is nothing.
-    if (!isSuccess(this.status) || !this.exchange.request.complete) return;
+    if (!this.exchange.request.complete) return;
+    // An answer that broke off (a malformed chunk, a reset) is no acknowledgement to trust.
+    if (this.exchange.failure?.code.startsWith('upstream_')) {
+      this.pushOutcomeUnknown(repository, reference);
+      return;
+    }
+    // Only the registry's acknowledgement makes a push; a refused PUT is nothing.
+    if (!isSuccess(this.status)) return;
     const digest = this.exchange.request.sha256;
     const registryDigest = this.digestHeader('docker-content-digest');
     const locationDigest = this.locationDigest();
@@ -419,6 +432,21 @@ class Context {
     if (agreement.reference === false) {
       this.mismatch(this.registry, repository, 'manifest-push', 'reference', referenceDigest!.value, digest);
     }
+  }
+
+  /** A manifest went upstream whole and no trustworthy answer came back: the registry may hold it. */
+  pushOutcomeUnknown(repository: string, reference: ManifestReference): void {
+    const { request, failure, status } = this.exchange;
+    const answer = status === null || this.exchange.synthesized ? 'no answer' : `a ${status} that broke off`;
+    this.emit({
+      type: 'ociAnomaly',
+      code: 'push_outcome_unknown',
+      registry: this.registry,
+      repository,
+      detail: `manifest sent whole (${request.size} bytes), ${answer} (${failure?.code ?? 'unknown'})`,
+      digest: request.sha256,
+      reference: referenceValue(reference),
+    });
   }
 
   private openSessionFromResponse(repository: string): void {
@@ -807,7 +835,7 @@ type RedirectedRead = Pick<PendingRedirect, 'purpose' | 'registry' | 'repository
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-function referenceValue(reference: ManifestReference): ReferenceValue {
+export function referenceValue(reference: ManifestReference): ReferenceValue {
   return reference.kind === 'tag'
     ? { kind: 'tag', tag: reference.tag }
     : { kind: 'digest', digest: reference.digest.value };

@@ -4,6 +4,7 @@ import type { OciEvent } from './events.js';
 import { INITIAL_INTERPRETER_STATE, type InterpreterState, interpret } from './interpreter.js';
 import { type InterpreterOptions, resolveInterpreterOptions } from './interpreter-options.js';
 import { createOciPlanner } from './planner.js';
+import type { PushAttemptRecorder } from './push-attempts.js';
 
 /**
  * The interpreter with its state held in one place: the planner reads that state at request
@@ -17,12 +18,16 @@ export interface OciStage {
   state(): InterpreterState;
 }
 
-export function createOciStage(overrides: Partial<InterpreterOptions> = {}, logger?: Logger): OciStage {
+export function createOciStage(
+  overrides: Partial<InterpreterOptions> = {},
+  logger?: Logger,
+  recordAttempt: PushAttemptRecorder | null = null,
+): OciStage {
   const options = resolveInterpreterOptions(overrides);
   let state: InterpreterState = INITIAL_INTERPRETER_STATE;
   return {
     options,
-    planner: createOciPlanner(() => state, options),
+    planner: createOciPlanner(() => state, options, recordAttempt),
     accept(exchange) {
       try {
         const result = interpret(state, exchange, options);

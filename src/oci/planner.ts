@@ -1,6 +1,7 @@
 import type { ExchangePlan, ExchangePlanner, RequestHead } from '../http/completed-exchange.js';
-import type { InterpreterState } from './interpreter.js';
+import { type InterpreterState, referenceValue } from './interpreter.js';
 import type { InterpreterOptions } from './interpreter-options.js';
+import type { PushAttemptRecorder } from './push-attempts.js';
 import { findRedirect } from './redirects.js';
 import { classifyRoute } from './route.js';
 import { hashSeedFor, sessionKey } from './upload-sessions.js';
@@ -8,18 +9,36 @@ import { hashSeedFor, sessionKey } from './upload-sessions.js';
 /**
  * Decides, at a request head, what the hot path must keep of its bodies: manifest bodies are
  * captured (up to the limit), and upload-session bodies continue the session's committed hash.
+ * With a recorder, a manifest PUT's end is held until its attempt is durable (push-attempts.ts).
  * Synchronous and cheap: one route classification and one map lookup.
  */
 export function planExchange(
   state: InterpreterState,
   head: RequestHead,
   options: InterpreterOptions,
+  recordAttempt: PushAttemptRecorder | null = null,
 ): ExchangePlan {
   const method = head.method.toUpperCase();
   const route = classifyRoute(method, head.target);
   switch (route.kind) {
-    case 'manifest-put':
-      return capture(options.manifestCaptureLimit, 0);
+    case 'manifest-put': {
+      const plan = capture(options.manifestCaptureLimit, 0);
+      if (recordAttempt === null) return plan;
+      const registry = head.authority.toLowerCase();
+      const reference = referenceValue(route.reference);
+      return {
+        ...plan,
+        beforeRequestEnd: (body, exchangeId) =>
+          recordAttempt({
+            exchangeId,
+            registry,
+            repository: route.name,
+            reference,
+            digest: body.sha256,
+            size: body.size,
+          }),
+      };
+    }
     case 'manifest-read':
       return method === 'GET' ? capture(0, options.manifestCaptureLimit) : NO_PLAN;
     case 'upload-monolithic':
@@ -43,8 +62,9 @@ export function planExchange(
 export function createOciPlanner(
   currentState: () => InterpreterState,
   options: InterpreterOptions,
+  recordAttempt: PushAttemptRecorder | null = null,
 ): ExchangePlanner {
-  return (head) => planExchange(currentState(), head, options);
+  return (head) => planExchange(currentState(), head, options, recordAttempt);
 }
 
 /** Same as the contract's NO_PLAN; declared here because this stage imports only types from the hot path. */

@@ -344,6 +344,8 @@ function byproductsOf(
           registry: a.registry,
           repository: a.repository,
           detail: a.detail,
+          ...(a.digest === undefined ? {} : { digest: a.digest }),
+          ...(a.reference === undefined ? {} : { reference: a.reference }),
         })),
       },
     });

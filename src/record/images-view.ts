@@ -1,7 +1,7 @@
 import type { DigestAgreement, Unparsed } from '../oci/events.js';
 import type { ManifestKind, Platform } from '../oci/manifest.js';
 import { displayRegistry, displayRepository, formatDigestReference } from '../oci/reference.js';
-import type { BuildRecord } from './build-record.js';
+import { type BuildRecord, imageKey } from './build-record.js';
 import { type ResolvedImage, resolveImages } from './resolve-images.js';
 
 /**
@@ -15,6 +15,23 @@ import { type ResolvedImage, resolveImages } from './resolve-images.js';
  */
 export interface ImagesView {
   readonly images: readonly ImageView[];
+  /**
+   * Manifests that went to a registry whole with no answer the proxy could trust (the
+   * upstream failed or was silent, or the proxy stopped first): the registry may hold them.
+   * `recorded`: a later acknowledged push of the same digest to the same repository is in `images`.
+   */
+  readonly pushOutcomesUnknown: readonly UnknownPushView[];
+}
+
+export interface UnknownPushView {
+  readonly registry: string;
+  readonly repository: string;
+  /** `registry/repository@digest`, the proxy's digest of the body sent. */
+  readonly reference: string;
+  readonly digest: string;
+  readonly tag: string | null;
+  readonly detail: string;
+  readonly recorded: boolean;
 }
 
 export interface ImageView {
@@ -75,7 +92,33 @@ export function imagesView(record: BuildRecord): ImagesView {
     images: resolveImages(record)
       .filter((image) => image.role !== 'child')
       .map(imageView),
+    pushOutcomesUnknown: unknownPushes(record),
   };
+}
+
+function unknownPushes(record: BuildRecord): UnknownPushView[] {
+  const pushed = new Set(
+    record.pushes.map(({ event }) => imageKey(event.registry, event.repository, event.digest)),
+  );
+  return record.anomalies.flatMap((anomaly) => {
+    if (
+      anomaly.code !== 'push_outcome_unknown' ||
+      anomaly.digest === undefined ||
+      anomaly.repository === null
+    )
+      return [];
+    return [
+      {
+        registry: displayRegistry(anomaly.registry),
+        repository: displayRepository(anomaly.registry, anomaly.repository),
+        reference: formatDigestReference(anomaly.registry, anomaly.repository, anomaly.digest),
+        digest: anomaly.digest,
+        tag: anomaly.reference?.kind === 'tag' ? anomaly.reference.tag : null,
+        detail: anomaly.detail,
+        recorded: pushed.has(imageKey(anomaly.registry, anomaly.repository, anomaly.digest)),
+      },
+    ];
+  });
 }
 
 export function imageView(image: ResolvedImage): ImageView {

@@ -22,6 +22,9 @@ export interface ExchangeSpec {
   readonly requestIncomplete?: boolean;
   readonly synthesized?: boolean;
   readonly failure?: { code: string; message: string } | null;
+  /** Default: the whole request went upstream unless it was cut or the proxy answered itself. */
+  readonly requestRelayed?: boolean;
+  readonly clientLeft?: boolean;
 }
 
 export const REGISTRY = 'registry.test:5000';
@@ -78,6 +81,8 @@ export function build(spec: ExchangeSpec, plan: ExchangePlan): CompletedExchange
     finishedAt,
     failure: spec.failure ?? null,
     synthesized: spec.synthesized ?? false,
+    requestRelayed: spec.requestRelayed ?? (!spec.requestIncomplete && !spec.synthesized),
+    clientLeft: spec.clientLeft ?? false,
   };
 }
 

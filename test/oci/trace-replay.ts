@@ -98,6 +98,8 @@ export function traceToExchange(line: TraceLine, index: number): CompletedExchan
     finishedAt,
     failure: null,
     synthesized: false,
+    requestRelayed: true,
+    clientLeft: false,
   };
 }
 

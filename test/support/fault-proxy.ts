@@ -13,7 +13,12 @@ export type FaultAction =
   /** Forward, and after `bytes` of request body reset the client's TCP connection (RST) and the upstream request. */
   | { kind: 'reset-after'; bytes: number }
   /** Forward at least `bytes` of request body, then stop reading until `releaseStalls()` or close. */
-  | { kind: 'stall-after'; bytes: number };
+  | { kind: 'stall-after'; bytes: number }
+  /**
+   * Forward the request whole and hold the registry's answer (fired once it arrived) until
+   * `releaseStalls()` or close: the registry has acted, the client does not know yet.
+   */
+  | { kind: 'hold-response' };
 
 export interface FaultRule {
   name: string;
@@ -70,6 +75,7 @@ export async function startFaultProxy(registry: RunningRegistry, ca: TestCa): Pr
   const rawByTls = new WeakMap<Socket, Socket>();
   const sockets = new Set<Socket>();
   const stalled = new Set<IncomingMessage>();
+  const heldResponses = new Set<() => void>();
   const secureContext = createSecureContext({ cert: ca.serverCertPem, key: ca.serverKeyPem });
 
   const http = createHttpServer((req, res) => handle(req, res));
@@ -145,8 +151,16 @@ export async function startFaultProxy(registry: RunningRegistry, ca: TestCa): Pr
         agent: false,
       },
       (upstreamRes) => {
-        res.writeHead(upstreamRes.statusCode ?? 502, forwardedHeaders(upstreamRes.headers));
-        upstreamRes.pipe(res);
+        const relay = () => {
+          res.writeHead(upstreamRes.statusCode ?? 502, forwardedHeaders(upstreamRes.headers));
+          upstreamRes.pipe(res);
+        };
+        if (rule?.action.kind !== 'hold-response') {
+          relay();
+          return;
+        }
+        heldResponses.add(relay);
+        record(rule, req);
       },
     );
     upstream.on('error', () => {
@@ -155,6 +169,11 @@ export async function startFaultProxy(registry: RunningRegistry, ca: TestCa): Pr
     });
     const action = rule?.action;
     if (rule === undefined || action === undefined || action.kind === 'respond') {
+      req.pipe(upstream);
+      return;
+    }
+    if (action.kind === 'hold-response') {
+      rule.remaining -= 1;
       req.pipe(upstream);
       return;
     }
@@ -213,6 +232,8 @@ export async function startFaultProxy(registry: RunningRegistry, ca: TestCa): Pr
     releaseStalls() {
       for (const req of stalled) req.resume();
       stalled.clear();
+      for (const relay of heldResponses) relay();
+      heldResponses.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {
