@@ -117,8 +117,8 @@ export class GrafeasSink implements ProvenanceSink {
       await this.#deliver(report);
     } catch (error) {
       const sinkError = toSinkError(error);
-      // A retryable failure is the outbox's to report as it retries; one that is final loses data here.
-      this.#logger[sinkError.retryable ? 'debug' : 'warn'](
+      // The outbox logs every failure with its outcome (retry, auth, dead letter); this is the detail.
+      this.#logger.debug(
         {
           reportId: report.reportId,
           code: sinkError.code,
@@ -317,15 +317,23 @@ function validateUrl(text: string): URL {
   return url;
 }
 
-/** Whether trying again can help: 5xx, 429 and transport failures yes; other answers and bad reports no. */
+/**
+ * Whether trying again can help. Only the payload itself proven unacceptable is final (and parked
+ * in the dead-letter file by the outbox): a 400 whose google.rpc.Status says INVALID_ARGUMENT, a
+ * 413, or a report this sink cannot map. Everything else — 5xx, 429, 401/403 (a token being
+ * rotated or fixed), other 4xx (a proxy or gateway in the way) — may pass and is retried.
+ */
 export function toSinkError(error: unknown): SinkError {
   if (error instanceof SinkError) return error;
   if (error instanceof GrafeasApiError) {
-    const retryable = error.httpStatus >= 500 || error.httpStatus === 429;
-    return new SinkError(`grafeas answered ${error.httpStatus} ${error.status}: ${error.message}`, {
-      retryable,
-      cause: `http_${error.httpStatus}`,
-      code: 'ERR_SINK_GRAFEAS_HTTP',
+    const http = error.httpStatus;
+    const auth = http === 401 || http === 403;
+    const provenMalformed = http === 400 && error.stated && error.status === 'INVALID_ARGUMENT';
+    return new SinkError(`grafeas answered ${http} ${error.status}: ${error.message}`, {
+      retryable: !(provenMalformed || http === 413),
+      cause: `http_${http}`,
+      code: auth ? 'ERR_SINK_GRAFEAS_AUTH' : 'ERR_SINK_GRAFEAS_HTTP',
+      auth,
       error,
     });
   }
@@ -355,7 +363,7 @@ export function toSinkError(error: unknown): SinkError {
   }
   if (error instanceof GrafeasProtocolError) {
     return new SinkError(error.message, {
-      retryable: false,
+      retryable: true,
       cause: 'protocol',
       code: 'ERR_SINK_GRAFEAS_PROTOCOL',
       error,
@@ -364,7 +372,7 @@ export function toSinkError(error: unknown): SinkError {
   return new SinkError(
     `grafeas delivery failed unexpectedly: ${(error as Error)?.message ?? String(error)}`,
     {
-      retryable: false,
+      retryable: true,
       cause: 'internal',
       code: 'ERR_SINK_GRAFEAS',
       error,
