@@ -50,6 +50,11 @@ export class GrafeasTokenError extends ProvenanceProxyError {
 /** Occurrences per batchCreate request: well under the API's 1000, and a body of a few MiB at most. */
 const DEFAULT_BATCH_SIZE = 100;
 const MAX_BATCH_SIZE = 1000;
+/**
+ * Largest request body the sink sends when it can choose (batches are cut to fit): a store must
+ * accept this much. One occurrence alone is below it by construction (MAX_STATEMENT_BYTES).
+ */
+export const REQUEST_BUDGET_BYTES = 1024 * 1024;
 /** List requests in flight at once for one report: quick for a build of many images, gentle on read quotas. */
 const LIST_CONCURRENCY = 4;
 
@@ -187,11 +192,8 @@ export class GrafeasSink implements ProvenanceSink {
       return [occurrence.name ?? ''];
     }
     const names: string[] = [];
-    for (let i = 0; i < occurrences.length; i += this.#batchSize) {
-      const answer = await this.#client.batchCreateOccurrences(
-        this.#project,
-        occurrences.slice(i, i + this.#batchSize),
-      );
+    for (const batch of batchesOf(occurrences, this.#batchSize, REQUEST_BUDGET_BYTES)) {
+      const answer = await this.#client.batchCreateOccurrences(this.#project, batch);
       names.push(...(answer.occurrences ?? []).map((o) => o.name ?? ''));
     }
     return names;
@@ -240,6 +242,26 @@ export class GrafeasSink implements ProvenanceSink {
     }
     return false;
   }
+}
+
+/** Consecutive batches of at most `maxCount` occurrences whose JSON stays within `maxBytes` (one alone may not). */
+function batchesOf(occurrences: readonly Occurrence[], maxCount: number, maxBytes: number): Occurrence[][] {
+  const batches: Occurrence[][] = [];
+  let batch: Occurrence[] = [];
+  let bytes = 0;
+  for (const occurrence of occurrences) {
+    // The comma between entries, plus the `{"occurrences":[...]}` wrapper, is in the slack.
+    const size = Buffer.byteLength(JSON.stringify(occurrence), 'utf8') + 1;
+    if (batch.length > 0 && (batch.length >= maxCount || bytes + size > maxBytes - 64)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(occurrence);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }
 
 /** `fn` over `items`, at most `limit` at a time, results in order. */
