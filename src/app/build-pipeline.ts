@@ -17,7 +17,7 @@ import {
   type PushAttempt,
   UnsettledAttempts,
 } from '../oci/push-attempts.js';
-import { EgressTally } from '../provenance/egress-summary.js';
+import { type EgressHost, EgressTally } from '../provenance/egress-summary.js';
 import { reportableOutputs } from '../provenance/reportable.js';
 import {
   buildStatement,
@@ -37,6 +37,15 @@ import type { Signer } from '../signing/envelope.js';
 import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
 import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
 import type { ExchangeStages } from './proxy-app.js';
+
+/** Journal kind of the per-host egress tallies: one entry per host that changed since the previous line. */
+const EGRESS_HOSTS_KIND = 'egress.hosts';
+/** How often host tallies are journaled; a kill -9 loses at most this much of the byte counts, never an observation. */
+const EGRESS_FLUSH_MS = 10_000;
+
+interface EgressHostsLine {
+  readonly hosts?: readonly EgressHost[];
+}
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -66,6 +75,8 @@ export async function openBuildPipeline(
       // The build went on after an earlier finalize (the sidecar restarted mid-build).
       finishedOn = null;
     } else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
+    else if (entry.kind === EGRESS_HOSTS_KIND)
+      egress.addJournaledHosts((entry.data as EgressHostsLine).hosts ?? []);
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
     else if (entry.kind === PUSH_ATTEMPT_KIND) unsettled.attempted(entry.data as PushAttempt);
     else if (entry.kind === PUSH_SETTLED_KIND) unsettled.settled((entry.data as PushAttempt).exchangeId);
@@ -191,11 +202,13 @@ export async function openBuildPipeline(
   // from what the statement says (outputs and inputs, not times or byte counts), so finalizing
   // again with nothing new is a no-op, and a build that went on after a finalize (a restart
   // mid-build) is reported again, complete.
+  let flushBeforeFinalize: () => Promise<void> = async () => {};
   let finalizing: Promise<InTotoStatement> = Promise.resolve(null as unknown as InTotoStatement);
   const finalize = (): Promise<InTotoStatement> => {
     finalizing = finalizing.then(async () => {
       // Observations already taken in must be in the record before the statement is made.
       await Promise.all(inFlight);
+      await flushBeforeFinalize();
       if (finishedOn === null) {
         finishedOn = Date.now();
         await journal.append('build.finalized', { finishedOn });
@@ -255,6 +268,26 @@ export async function openBuildPipeline(
       journalHealthy = false;
     });
 
+  // The statement names the top hosts only; the journal keeps every host's tallies, so the full
+  // list survives restarts. Flushed periodically and before each finalize, not per exchange.
+  let egressFlush: Promise<void> = Promise.resolve();
+  const flushEgress = (): Promise<void> => {
+    egressFlush = egressFlush.then(async () => {
+      for (const hosts of egress.takeUnjournaledHosts()) {
+        try {
+          await journal.append(EGRESS_HOSTS_KIND, { hosts });
+        } catch (error) {
+          egress.restoreUnjournaledHosts(hosts);
+          if (journalHealthy) logger.error({ err: error }, 'could not journal egress host tallies');
+        }
+      }
+    });
+    return egressFlush;
+  };
+  const egressTimer = setInterval(() => void flushEgress(), EGRESS_FLUSH_MS);
+  egressTimer.unref();
+  flushBeforeFinalize = flushEgress;
+
   return {
     planner: oci.planner,
     onExchange: (exchange: CompletedExchange) => {
@@ -285,7 +318,15 @@ export async function openBuildPipeline(
       );
     },
     isHealthy: () => journalHealthy,
+    readyDetails: () =>
+      outbox
+        .authProblems()
+        .map(
+          (p) =>
+            `reports failing auth: sink ${p.sink} answers ${p.cause.replace(/^http_/, '')} since ${new Date(p.since).toISOString()}; reports are kept and retried`,
+        ),
     close: async (graceMs: number) => {
+      clearInterval(egressTimer);
       try {
         await finalize();
         const drained = await outbox.drain(graceMs);

@@ -27,6 +27,8 @@ export interface ExchangeStages {
   readonly onTunnel: (record: TunnelRecord) => void;
   /** false when a later stage can no longer do its job (e.g. the journal failed); /readyz says so. */
   readonly isHealthy?: () => boolean;
+  /** Lines /readyz adds without turning unready (reports failing auth). */
+  readonly readyDetails?: () => readonly string[];
   /** Called at shutdown once exchanges have drained: finalize, flush, close files. */
   readonly close?: (graceMs: number) => Promise<void>;
 }
@@ -72,6 +74,7 @@ export async function startProxy(
     registry,
     caCertPem: () => ca.certPem,
     isReady: () => ready && listener.listening && (stages.isHealthy?.() ?? true),
+    readyDetails: () => stages.readyDetails?.() ?? [],
     controlToken,
     logger,
   });

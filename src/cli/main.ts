@@ -9,6 +9,7 @@ Commands:
   run       start the intercepting proxy and its control server
   ca        print the running proxy's CA certificate, or create a CA pair for a Secret
   journal   verify the observation journal (journal verify --data-dir DIR)
+  outbox    list and re-send dead-lettered reports (outbox list|resend --data-dir DIR)
   store     run the Grafeas v1 compatible provenance store
   verify    verify signed provenance for an image digest
 
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => runCommand,
   ca: async () => caCommand,
   journal: async () => (await import('./journal-command.js')).journalCommand,
+  outbox: async () => (await import('./outbox-command.js')).outboxCommand,
   store: async () => (await import('./store-entry.js')).storeCommand,
   verify: async () => (await import('./verify-entry.js')).verifyCommand,
 };

@@ -30,6 +30,7 @@ export async function runStoreCommand(argv: string[], io: StoreCommandIo = {}): 
     databaseUrl: options.databaseUrl,
     token: options.token,
     logger,
+    ...(options.maxBodyBytes !== null ? { maxBodyBytes: options.maxBodyBytes } : {}),
   });
   io.onListening?.(store);
   await new Promise<void>((resolve) => {

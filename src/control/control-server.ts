@@ -20,6 +20,8 @@ export interface ControlServerOptions {
   readonly registry: Registry;
   readonly caCertPem: () => string | null;
   readonly isReady: () => boolean;
+  /** Problems worth an operator's attention that do not make the proxy unready (e.g. reports failing auth); one line each. */
+  readonly readyDetails?: () => readonly string[];
   /** Bearer token for guarded routes; null disables them (they answer 403). */
   readonly controlToken: string | null;
   readonly logger: Logger;
@@ -46,9 +48,11 @@ export class ControlServer {
       });
     });
     this.route('GET', '/healthz', (_req, res) => text(res, 200, 'ok\n'));
-    this.route('GET', '/readyz', (_req, res) =>
-      opts.isReady() ? text(res, 200, 'ready\n') : text(res, 503, 'not ready\n'),
-    );
+    this.route('GET', '/readyz', (_req, res) => {
+      const details = (opts.readyDetails?.() ?? []).map((line) => `${line}\n`).join('');
+      if (opts.isReady()) text(res, 200, `ready\n${details}`);
+      else text(res, 503, `not ready\n${details}`);
+    });
     this.route('GET', '/metrics', async (_req, res) => {
       const body = await opts.registry.metrics();
       res.writeHead(200, { 'content-type': opts.registry.contentType });

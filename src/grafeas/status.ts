@@ -38,15 +38,18 @@ export interface GrafeasErrorBody {
 export class GrafeasApiError extends ProvenanceProxyError {
   readonly status: string;
   readonly httpStatus: number;
+  /** A client read `status` from the server's google.rpc.Status body, rather than guessing it from the HTTP status. */
+  readonly stated: boolean;
   /** `status` is a GrafeasStatus when we raise it; a client keeps whatever name a server sent. */
   constructor(
     status: GrafeasStatus | string,
     message: string,
-    options: { httpStatus?: number; cause?: unknown } = {},
+    options: { httpStatus?: number; cause?: unknown; stated?: boolean } = {},
   ) {
     super(`ERR_GRAFEAS_${status}`, message, options);
     this.status = status;
     this.httpStatus = options.httpStatus ?? HTTP_STATUS_OF[status as GrafeasStatus] ?? 500;
+    this.stated = options.stated ?? false;
   }
 
   toBody(): GrafeasErrorBody {
@@ -109,8 +112,9 @@ export function errorFromResponse(httpStatus: number, bodyText: string): Grafeas
   if (typeof error === 'object' && error !== null) {
     const { message, status } = error as { message?: unknown; status?: unknown };
     if (typeof message === 'string') {
-      const name = typeof status === 'string' && status !== '' ? status : statusOfHttp(httpStatus);
-      return new GrafeasApiError(name, message.slice(0, MAX_MESSAGE_CHARS), { httpStatus });
+      const stated = typeof status === 'string' && status !== '';
+      const name = stated ? status : statusOfHttp(httpStatus);
+      return new GrafeasApiError(name, message.slice(0, MAX_MESSAGE_CHARS), { httpStatus, stated });
     }
   }
   const text = bodyText.trim().slice(0, MAX_MESSAGE_CHARS);

@@ -5,6 +5,7 @@ import { type BuildRecord, imageKey } from '../record/build-record.js';
 import { type ResolvedImage, resolveImages } from '../record/resolve-images.js';
 import { dedupeArtifacts, type ResolvedInputs, resolveInputs } from '../record/resolve-inputs.js';
 import type { EgressSummary } from './egress-summary.js';
+import { boundStatement } from './statement-bounds.js';
 import {
   IN_TOTO_STATEMENT_V1,
   type InTotoStatement,
@@ -169,7 +170,13 @@ function statement(
       byproducts: byproductsOf(record, context, images),
     },
   };
-  return { _type: IN_TOTO_STATEMENT_V1, subject, predicateType: SLSA_PROVENANCE_V1, predicate };
+  // Bounded by construction: a build decides how many hosts, tags and inputs it has, never how large its report is.
+  return boundStatement({
+    _type: IN_TOTO_STATEMENT_V1,
+    subject,
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate,
+  });
 }
 
 function subjectOf(image: ResolvedImage): ResourceDescriptor {
@@ -285,7 +292,9 @@ function byproductsOf(
       uri: BYPRODUCT_URNS.egress,
       annotations: {
         hosts: context.egress.hosts,
+        otherHosts: context.egress.otherHosts,
         unobservedTunnels: context.egress.unobservedTunnels,
+        otherTunnels: context.egress.otherTunnels,
         blockedRequests: context.egress.blockedRequests,
       },
     },

@@ -50,6 +50,11 @@ export class GrafeasTokenError extends ProvenanceProxyError {
 /** Occurrences per batchCreate request: well under the API's 1000, and a body of a few MiB at most. */
 const DEFAULT_BATCH_SIZE = 100;
 const MAX_BATCH_SIZE = 1000;
+/**
+ * Largest request body the sink sends when it can choose (batches are cut to fit): a store must
+ * accept this much. One occurrence alone is below it by construction (MAX_STATEMENT_BYTES).
+ */
+export const REQUEST_BUDGET_BYTES = 1024 * 1024;
 /** List requests in flight at once for one report: quick for a build of many images, gentle on read quotas. */
 const LIST_CONCURRENCY = 4;
 
@@ -117,8 +122,8 @@ export class GrafeasSink implements ProvenanceSink {
       await this.#deliver(report);
     } catch (error) {
       const sinkError = toSinkError(error);
-      // A retryable failure is the outbox's to report as it retries; one that is final loses data here.
-      this.#logger[sinkError.retryable ? 'debug' : 'warn'](
+      // The outbox logs every failure with its outcome (retry, auth, dead letter); this is the detail.
+      this.#logger.debug(
         {
           reportId: report.reportId,
           code: sinkError.code,
@@ -187,11 +192,8 @@ export class GrafeasSink implements ProvenanceSink {
       return [occurrence.name ?? ''];
     }
     const names: string[] = [];
-    for (let i = 0; i < occurrences.length; i += this.#batchSize) {
-      const answer = await this.#client.batchCreateOccurrences(
-        this.#project,
-        occurrences.slice(i, i + this.#batchSize),
-      );
+    for (const batch of batchesOf(occurrences, this.#batchSize, REQUEST_BUDGET_BYTES)) {
+      const answer = await this.#client.batchCreateOccurrences(this.#project, batch);
       names.push(...(answer.occurrences ?? []).map((o) => o.name ?? ''));
     }
     return names;
@@ -240,6 +242,26 @@ export class GrafeasSink implements ProvenanceSink {
     }
     return false;
   }
+}
+
+/** Consecutive batches of at most `maxCount` occurrences whose JSON stays within `maxBytes` (one alone may not). */
+function batchesOf(occurrences: readonly Occurrence[], maxCount: number, maxBytes: number): Occurrence[][] {
+  const batches: Occurrence[][] = [];
+  let batch: Occurrence[] = [];
+  let bytes = 0;
+  for (const occurrence of occurrences) {
+    // The comma between entries, plus the `{"occurrences":[...]}` wrapper, is in the slack.
+    const size = Buffer.byteLength(JSON.stringify(occurrence), 'utf8') + 1;
+    if (batch.length > 0 && (batch.length >= maxCount || bytes + size > maxBytes - 64)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(occurrence);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }
 
 /** `fn` over `items`, at most `limit` at a time, results in order. */
@@ -317,15 +339,23 @@ function validateUrl(text: string): URL {
   return url;
 }
 
-/** Whether trying again can help: 5xx, 429 and transport failures yes; other answers and bad reports no. */
+/**
+ * Whether trying again can help. Only the payload itself proven unacceptable is final (and parked
+ * in the dead-letter file by the outbox): a 400 whose google.rpc.Status says INVALID_ARGUMENT, a
+ * 413, or a report this sink cannot map. Everything else — 5xx, 429, 401/403 (a token being
+ * rotated or fixed), other 4xx (a proxy or gateway in the way) — may pass and is retried.
+ */
 export function toSinkError(error: unknown): SinkError {
   if (error instanceof SinkError) return error;
   if (error instanceof GrafeasApiError) {
-    const retryable = error.httpStatus >= 500 || error.httpStatus === 429;
-    return new SinkError(`grafeas answered ${error.httpStatus} ${error.status}: ${error.message}`, {
-      retryable,
-      cause: `http_${error.httpStatus}`,
-      code: 'ERR_SINK_GRAFEAS_HTTP',
+    const http = error.httpStatus;
+    const auth = http === 401 || http === 403;
+    const provenMalformed = http === 400 && error.stated && error.status === 'INVALID_ARGUMENT';
+    return new SinkError(`grafeas answered ${http} ${error.status}: ${error.message}`, {
+      retryable: !(provenMalformed || http === 413),
+      cause: `http_${http}`,
+      code: auth ? 'ERR_SINK_GRAFEAS_AUTH' : 'ERR_SINK_GRAFEAS_HTTP',
+      auth,
       error,
     });
   }
@@ -355,7 +385,7 @@ export function toSinkError(error: unknown): SinkError {
   }
   if (error instanceof GrafeasProtocolError) {
     return new SinkError(error.message, {
-      retryable: false,
+      retryable: true,
       cause: 'protocol',
       code: 'ERR_SINK_GRAFEAS_PROTOCOL',
       error,
@@ -364,7 +394,7 @@ export function toSinkError(error: unknown): SinkError {
   return new SinkError(
     `grafeas delivery failed unexpectedly: ${(error as Error)?.message ?? String(error)}`,
     {
-      retryable: false,
+      retryable: true,
       cause: 'internal',
       code: 'ERR_SINK_GRAFEAS',
       error,

@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { InvalidOptionError } from '../errors.js';
 
-export type ReportResult = 'succeeded' | 'failed' | 'retried';
+export type ReportResult = 'succeeded' | 'failed' | 'retried' | 'parked';
 
 /** What the gauges read when Prometheus scrapes. */
 export interface OutboxGaugeSource {
@@ -13,6 +13,12 @@ export interface OutboxGaugeSource {
 export interface OutboxMetrics {
   /** `cause` is the SinkError's label (`http_503`, `network`...), `max_age`, or `none` on success. */
   readonly reports: Counter<'sink' | 'result' | 'cause'>;
+  /** A sink refused the credentials (401/403); `status` is the HTTP status. */
+  readonly authFailures: Counter<'sink' | 'status'>;
+  /** Reports written to the dead-letter file, by sink and cause. */
+  readonly deadLetters: Counter<'sink' | 'cause'>;
+  /** Outbox journal compactions, by outcome (done, failed). */
+  readonly compactions: Counter<'result'>;
   /** Takes the metrics off the registry, so a closed outbox stops reporting and a new one can register. */
   unregister(): void;
 }
@@ -21,6 +27,9 @@ const METRIC_NAMES = [
   'provenance_proxy_reports_total',
   'provenance_proxy_outbox_depth',
   'provenance_proxy_outbox_oldest_age_seconds',
+  'provenance_proxy_report_auth_failures_total',
+  'provenance_proxy_report_dead_letters_total',
+  'provenance_proxy_outbox_compactions_total',
 ] as const;
 
 /**
@@ -61,8 +70,29 @@ export function registerOutboxMetrics(registry: Registry, source: OutboxGaugeSou
       }
     },
   });
+  const authFailures = new Counter({
+    name: 'provenance_proxy_report_auth_failures_total',
+    help: 'Report deliveries a sink refused for its credentials (401, 403), by sink and status; retried.',
+    labelNames: ['sink', 'status'],
+    registers: [registry],
+  });
+  const deadLetters = new Counter({
+    name: 'provenance_proxy_report_dead_letters_total',
+    help: 'Reports parked in the dead-letter file (payload refused as malformed or too large, or past max age), by sink and cause.',
+    labelNames: ['sink', 'cause'],
+    registers: [registry],
+  });
+  const compactions = new Counter({
+    name: 'provenance_proxy_outbox_compactions_total',
+    help: 'Outbox journal compactions, by result.',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   return {
     reports,
+    authFailures,
+    deadLetters,
+    compactions,
     unregister: () => {
       for (const name of METRIC_NAMES) registry.removeSingleMetric(name);
     },

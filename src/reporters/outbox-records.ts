@@ -4,12 +4,21 @@ import type { SignedReport } from './sink.js';
 
 /**
  * The outbox's journal lines (`kind` → `data`). A delivery is pending from its `enqueued` line until
- * a `delivered`, `rejected` or `expired` line names the same report and sink.
+ * a `delivered`, `parked`, `expired` (or, written by older versions, `rejected`) line names the same
+ * report and sink. A compacted journal holds `settled` lines (reports whose delivery to those sinks
+ * is over, kept so enqueueing them again stays a no-op) and the `enqueued` lines still pending.
  */
 export interface EnqueuedRecord {
   readonly reportId: string;
   readonly sinks: readonly string[];
   readonly report: SignedReport;
+  /** Set by compaction: when the report was first enqueued (epoch ms), since the line's `at` is newer. */
+  readonly enqueuedAt?: number;
+}
+
+export interface SettledRecord {
+  readonly reportId: string;
+  readonly sinks: readonly string[];
 }
 
 export interface DeliveredRecord {
@@ -19,7 +28,7 @@ export interface DeliveredRecord {
   readonly attempts: number;
 }
 
-/** A non-retryable answer (4xx other than 429): the store's message is kept for the operator. */
+/** A final answer (the payload proven unacceptable) or an expiry: the store's message is kept for the operator. */
 export interface RejectedRecord {
   readonly reportId: string;
   readonly sink: string;
@@ -32,17 +41,25 @@ export interface RejectedRecord {
 /** Retryable failures went on past the policy's max age; `cause` and `message` are from the last one. */
 export type ExpiredRecord = RejectedRecord;
 
+/** The report was written to the dead-letter file under `deadLetterId` (fsync'd) before this line. */
+export interface ParkedRecord extends RejectedRecord {
+  readonly deadLetterId: string;
+}
+
 export const OUTBOX_KINDS = {
   enqueued: 'enqueued',
   delivered: 'delivered',
   rejected: 'rejected',
   expired: 'expired',
+  parked: 'parked',
+  settled: 'settled',
 } as const;
 
 export type OutboxRecord =
   | { readonly kind: 'enqueued'; readonly data: EnqueuedRecord; readonly at: number }
+  | { readonly kind: 'settled'; readonly data: SettledRecord }
   | {
-      readonly kind: 'delivered' | 'rejected' | 'expired';
+      readonly kind: 'delivered' | 'rejected' | 'expired' | 'parked';
       readonly data: { reportId: string; sink: string };
     };
 
@@ -65,11 +82,22 @@ export function readOutboxRecord(entry: JournalEntry): OutboxRecord {
       if (typeof report !== 'object' || report === null || report.reportId !== reportId) {
         throw bad('report missing or not matching reportId');
       }
-      return { kind: 'enqueued', data: { reportId, sinks, report }, at: Date.parse(entry.at) };
+      const enqueuedAt = data['enqueuedAt'];
+      const at =
+        typeof enqueuedAt === 'number' && Number.isFinite(enqueuedAt) ? enqueuedAt : Date.parse(entry.at);
+      return { kind: 'enqueued', data: { reportId, sinks, report }, at };
+    }
+    case OUTBOX_KINDS.settled: {
+      const sinks = data['sinks'];
+      if (!Array.isArray(sinks) || !sinks.every((s) => typeof s === 'string')) {
+        throw bad('sinks is not a list of names');
+      }
+      return { kind: 'settled', data: { reportId, sinks } };
     }
     case OUTBOX_KINDS.delivered:
     case OUTBOX_KINDS.rejected:
-    case OUTBOX_KINDS.expired: {
+    case OUTBOX_KINDS.expired:
+    case OUTBOX_KINDS.parked: {
       const sink = data['sink'];
       if (typeof sink !== 'string') throw bad('no sink');
       return { kind: entry.kind, data: { reportId, sink } };

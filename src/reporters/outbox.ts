@@ -1,14 +1,18 @@
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { InvalidOptionError } from '../errors.js';
 import { Journal, type TornReport } from '../journal/journal.js';
 import { OUTBOX_JOURNAL } from '../journal/journal-names.js';
+import { appendDeadLetterLine, deadLetterId } from './dead-letter.js';
+import { type CompactedLine, replaceJournal } from './outbox-compaction.js';
 import { OutboxError } from './outbox-errors.js';
 import { type OutboxMetrics, registerOutboxMetrics } from './outbox-metrics.js';
 import {
   type DeliveredRecord,
   type EnqueuedRecord,
   OUTBOX_KINDS,
+  type ParkedRecord,
   type RejectedRecord,
   readOutboxRecord,
 } from './outbox-records.js';
@@ -32,6 +36,17 @@ export interface OutboxOptions {
   readonly random?: () => number;
   /** Milliseconds since the epoch; Date.now by default. */
   readonly now?: () => number;
+  /** Compact the journal once it grows past this many bytes (and twice its size after the last compaction); 16 MiB by default. */
+  readonly compactAtBytes?: number;
+}
+
+/** A sink refusing the proxy's credentials right now: what /readyz reports until a delivery succeeds. */
+export interface AuthProblem {
+  readonly sink: string;
+  /** `http_401`, `http_403`. */
+  readonly cause: string;
+  /** Epoch ms of the first refusal in this run of refusals. */
+  readonly since: number;
 }
 
 interface Delivery {
@@ -48,10 +63,12 @@ interface Lane {
   readonly sink: ProvenanceSink | undefined;
   readonly queue: Delivery[];
   readonly inFlight: Set<Delivery>;
+  authProblem: AuthProblem | null;
 }
 
 interface Failure {
   readonly retryable: boolean;
+  readonly auth: boolean;
   readonly cause: string;
   readonly code: string;
   readonly message: string;
@@ -63,6 +80,7 @@ interface Sleeper {
 }
 
 const DEFAULT_MAX_IN_FLIGHT = 4;
+const DEFAULT_COMPACT_AT_BYTES = 16 * 1024 * 1024;
 /** Stores can answer with whole pages; the journal keeps enough for an operator to act on. */
 const MAX_RECORDED_MESSAGE = 2000;
 
@@ -72,12 +90,21 @@ const MAX_RECORDED_MESSAGE = 2000;
  * `enqueue` resolves once an `enqueued` line is fsync'd; delivery then runs in the background, one
  * lane per sink: dispatched in enqueue order, at most `maxInFlightPerSink` at a time (a delivery
  * waiting to retry keeps its slot, so a recovering store is not flooded), and sinks never wait on
- * each other. Every outcome is journaled (`delivered`, `rejected`, `expired`); whatever has none is
+ * each other. Every outcome is journaled (`delivered`, `parked`, `expired`); whatever has none is
  * pending again when the outbox is reopened, so with sinks that are idempotent per reportId each
  * report reaches each sink exactly once across restarts and kill -9.
+ *
+ * No report is dropped: failures that may pass (5xx, 429, network, and 401/403, which are also
+ * logged as errors, counted and shown on /readyz) are retried with backoff; a report the sink proves
+ * unacceptable, or one past the max age, is parked in the dead-letter file (fsync'd, never deleted)
+ * before its outcome is journaled. The journal is compacted at open and whenever it grows past a
+ * threshold, atomically (outbox-compaction.ts).
  */
 export class Outbox {
-  private readonly journal: Journal;
+  private journal: Journal;
+  private readonly dir: string;
+  private readonly journalName: string;
+  private readonly registry: Registry;
   private readonly logger: Logger;
   private readonly metrics: OutboxMetrics;
   private readonly policy: RetryPolicy;
@@ -87,6 +114,17 @@ export class Outbox {
   private readonly lanes = new Map<string, Lane>();
   /** Every (report, sink) ever enqueued, so enqueueing the same report again is a no-op. */
   private readonly known = new Map<string, Set<string>>();
+  /** Deliveries whose outcome is not journaled yet, in enqueue order: what a compaction keeps. */
+  private readonly live = new Map<string, { sink: string; delivery: Delivery }>();
+  private readonly compactAtBytes: number;
+  private nextCompactionAt: number;
+  /** Set while a compaction runs: appends wait for it. */
+  private compacting: Promise<void> | null = null;
+  /** Appends started and not yet applied to memory; a compaction waits for them. */
+  private appending = 0;
+  private readonly appendWaiters = new Set<() => void>();
+  /** Dead-letter appends, one at a time. */
+  private deadLettering: Promise<void> = Promise.resolve();
   private readonly tasks = new Set<Promise<void>>();
   private readonly sleepers = new Set<Sleeper>();
   private readonly idleWaiters = new Set<() => void>();
@@ -95,6 +133,11 @@ export class Outbox {
 
   private constructor(journal: Journal, options: OutboxOptions, policy: RetryPolicy, maxInFlight: number) {
     this.journal = journal;
+    this.dir = options.dir;
+    this.journalName = options.name ?? OUTBOX_JOURNAL;
+    this.registry = options.registry;
+    this.compactAtBytes = options.compactAtBytes ?? DEFAULT_COMPACT_AT_BYTES;
+    this.nextCompactionAt = this.compactAtBytes;
     this.logger = options.logger;
     this.policy = policy;
     this.maxInFlight = maxInFlight;
@@ -122,6 +165,7 @@ export class Outbox {
     try {
       outbox = new Outbox(journal, options, policy, maxInFlight);
       await outbox.replay();
+      await outbox.compactIfWorthIt(true);
     } catch (err) {
       outbox?.metrics.unregister();
       await journal.close();
@@ -145,11 +189,16 @@ export class Outbox {
             delivery: { reportId, report, enqueuedAt: record.at, attempts: 0 },
           });
         }
+      } else if (record.kind === 'settled') {
+        for (const sink of record.data.sinks) this.remember(record.data.reportId, sink);
       } else {
         pending.delete(laneKey(record.data.sink, record.data.reportId));
       }
     }
-    for (const { sink, delivery } of pending.values()) this.laneFor(sink).queue.push(delivery);
+    for (const [key, entry] of pending) {
+      this.live.set(key, entry);
+      this.laneFor(entry.sink).queue.push(entry.delivery);
+    }
     const parked = [...this.lanes.values()].filter((l) => l.sink === undefined);
     for (const lane of parked) {
       this.logger.warn(
@@ -193,13 +242,16 @@ export class Outbox {
     this.enqueuing += 1;
     try {
       const record: EnqueuedRecord = { reportId, sinks: fresh, report };
-      const receipt = await this.journal.append(OUTBOX_KINDS.enqueued, record);
-      const enqueuedAt = Date.parse(receipt.at);
-      for (const sink of fresh) {
-        const lane = this.laneFor(sink);
-        lane.queue.push({ reportId, report, enqueuedAt, attempts: 0 });
-        this.pump(lane);
-      }
+      await this.append(OUTBOX_KINDS.enqueued, record, (receipt) => {
+        const enqueuedAt = Date.parse(receipt.at);
+        for (const sink of fresh) {
+          const delivery: Delivery = { reportId, report, enqueuedAt, attempts: 0 };
+          this.live.set(laneKey(sink, reportId), { sink, delivery });
+          const lane = this.laneFor(sink);
+          lane.queue.push(delivery);
+          this.pump(lane);
+        }
+      });
     } catch (err) {
       for (const sink of fresh) this.known.get(reportId)?.delete(sink);
       throw err;
@@ -250,6 +302,7 @@ export class Outbox {
       }
       this.sleepers.clear();
       while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+      while (this.compacting !== null) await this.compacting;
       for (const done of [...this.idleWaiters]) done();
       this.metrics.unregister();
       await this.journal.close();
@@ -273,7 +326,10 @@ export class Outbox {
     }
   }
 
-  /** Tries until the sink accepts, refuses for good, or the policy's max age passes. Never rejects. */
+  /**
+   * Tries until the sink accepts, proves the payload unacceptable (parked), or the policy's max age
+   * passes (parked too). Never rejects.
+   */
   private async deliver(lane: Lane, sink: ProvenanceSink, delivery: Delivery): Promise<void> {
     const { reportId } = delivery;
     for (;;) {
@@ -282,6 +338,10 @@ export class Outbox {
       try {
         await sink.deliver(delivery.report);
         this.metrics.reports.inc({ sink: sink.name, result: 'succeeded', cause: 'none' });
+        if (lane.authProblem !== null) {
+          this.logger.info({ sink: sink.name }, `sink ${sink.name} accepts the credentials again`);
+          lane.authProblem = null;
+        }
         const record: DeliveredRecord = { reportId, sink: sink.name, attempts: delivery.attempts };
         await this.record(OUTBOX_KINDS.delivered, record);
         return;
@@ -297,20 +357,25 @@ export class Outbox {
         message: failure.message.slice(0, MAX_RECORDED_MESSAGE),
       };
       if (!failure.retryable) {
-        this.metrics.reports.inc({ sink: sink.name, result: 'failed', cause: failure.cause });
-        this.logger.error(outcome, `sink ${sink.name} refused the report; not retrying: ${outcome.message}`);
-        await this.record(OUTBOX_KINDS.rejected, outcome);
+        this.metrics.reports.inc({ sink: sink.name, result: 'parked', cause: failure.cause });
+        await this.park(
+          delivery,
+          outcome,
+          OUTBOX_KINDS.parked,
+          `sink ${sink.name} refused the report as it is`,
+        );
         return;
       }
       const age = this.now() - delivery.enqueuedAt;
       const { maxAgeMs } = this.policy;
       if (maxAgeMs !== null && age >= maxAgeMs) {
         this.metrics.reports.inc({ sink: sink.name, result: 'failed', cause: 'max_age' });
-        this.logger.error(
+        await this.park(
+          delivery,
           outcome,
-          `sink ${sink.name} still failing after ${maxAgeMs} ms; giving up on the report`,
+          OUTBOX_KINDS.expired,
+          `sink ${sink.name} still failing after ${maxAgeMs} ms`,
         );
-        await this.record(OUTBOX_KINDS.expired, outcome);
         return;
       }
       this.metrics.reports.inc({ sink: sink.name, result: 'retried', cause: failure.cause });
@@ -318,8 +383,22 @@ export class Outbox {
         backoffDelay(delivery.attempts, this.policy, this.random),
         maxAgeMs === null ? Number.POSITIVE_INFINITY : maxAgeMs - age,
       );
-      const log = failure.cause === 'unexpected' ? this.logger.error : this.logger.warn;
-      log.call(this.logger, { ...outcome, retryInMs: delay }, `delivery to ${sink.name} failed; will retry`);
+      if (failure.auth) {
+        // Loud: nothing reaches the store until someone fixes the token. Never log the token itself.
+        this.metrics.authFailures.inc({ sink: sink.name, status: failure.cause.replace(/^http_/, '') });
+        lane.authProblem ??= { sink: sink.name, cause: failure.cause, since: this.now() };
+        this.logger.error(
+          { ...outcome, retryInMs: delay },
+          `sink ${sink.name} refused the proxy's credentials (${failure.cause}); reports wait and are retried`,
+        );
+      } else {
+        const log = failure.cause === 'unexpected' ? this.logger.error : this.logger.warn;
+        log.call(
+          this.logger,
+          { ...outcome, retryInMs: delay },
+          `delivery to ${sink.name} failed; will retry`,
+        );
+      }
       if (!(await this.sleep(delay))) {
         // Closing: back to the head of the queue; the journal still has it as pending.
         lane.queue.unshift(delivery);
@@ -328,16 +407,194 @@ export class Outbox {
     }
   }
 
+  /**
+   * Writes the report to the dead-letter file (fsync'd) and only then journals its outcome, so a
+   * crash in between delivers it again rather than losing it.
+   */
+  private async park(
+    delivery: Delivery,
+    outcome: RejectedRecord,
+    kind: typeof OUTBOX_KINDS.parked | typeof OUTBOX_KINDS.expired,
+    why: string,
+  ): Promise<void> {
+    const id = deadLetterId(outcome.sink, outcome.reportId);
+    const write = this.deadLettering.then(() =>
+      appendDeadLetterLine(this.dir, {
+        type: 'dead-letter',
+        id,
+        at: new Date(this.now()).toISOString(),
+        sink: outcome.sink,
+        reportId: outcome.reportId,
+        kind: delivery.report.kind,
+        attempts: outcome.attempts,
+        code: outcome.code,
+        cause: outcome.cause,
+        message: outcome.message,
+        report: delivery.report,
+      }),
+    );
+    this.deadLettering = write.catch(() => undefined);
+    try {
+      await write;
+    } catch (err) {
+      // Not parked, so not settled either: it stays pending in the journal and is tried after a restart.
+      this.logger.error(
+        { err, ...outcome },
+        `${why}, and the dead-letter file could not be written; the report stays pending`,
+      );
+      return;
+    }
+    this.metrics.deadLetters.inc({
+      sink: outcome.sink,
+      cause: kind === 'expired' ? 'max_age' : outcome.cause,
+    });
+    this.logger.error(
+      { ...outcome, deadLetterId: id },
+      `${why}: ${outcome.message}; parked as dead letter ${id} (provenance-proxy outbox list / resend)`,
+    );
+    const record: ParkedRecord = { ...outcome, deadLetterId: id };
+    await this.record(kind, record);
+  }
+
   /** Journals an outcome. If the journal has failed, the report stays pending for the next start. */
   private async record(kind: string, data: DeliveredRecord | RejectedRecord): Promise<void> {
     try {
-      await this.journal.append(kind, data);
+      await this.append(kind, data, () => this.live.delete(laneKey(data.sink, data.reportId)));
     } catch (err) {
       this.logger.error(
         { err, reportId: data.reportId, sink: data.sink, outcome: kind },
         'could not journal a delivery outcome; the report will be delivered again after a restart',
       );
+      return;
     }
+    void this.compactIfWorthIt(false);
+  }
+
+  /**
+   * Appends one line once no compaction runs, and applies it to memory (`applied`) in the same turn
+   * the append resolves, so a compaction always sees memory and journal agree.
+   */
+  private async append(
+    kind: string,
+    data: unknown,
+    applied: (receipt: { at: string }) => void,
+  ): Promise<void> {
+    while (this.compacting !== null) await this.compacting;
+    this.appending += 1;
+    try {
+      applied(await this.journal.append(kind, data));
+    } finally {
+      this.appending -= 1;
+      if (this.appending === 0) for (const done of [...this.appendWaiters]) done();
+    }
+  }
+
+  /** Readiness details: sinks refusing the proxy's credentials right now. */
+  authProblems(): AuthProblem[] {
+    const problems: AuthProblem[] = [];
+    for (const lane of this.lanes.values()) if (lane.authProblem !== null) problems.push(lane.authProblem);
+    return problems;
+  }
+
+  /**
+   * Rewrites the journal without the deliveries that are over, when it is worth it: at open if
+   * anything is over, later once the file passes the threshold. Failures are logged and counted;
+   * the old journal is then still whole and in use.
+   */
+  private async compactIfWorthIt(atOpen: boolean): Promise<void> {
+    if (this.compacting !== null || this.closing !== null) return;
+    let size: number;
+    try {
+      size = (await stat(this.journal.path)).size;
+    } catch {
+      return;
+    }
+    const worthIt = atOpen
+      ? this.journal.lastSeq > this.compactedLines().length
+      : size >= this.nextCompactionAt;
+    if (!worthIt || this.compacting !== null) return;
+    let finish!: () => void;
+    this.compacting = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    try {
+      await this.compact(size);
+      this.metrics.compactions.inc({ result: 'done' });
+    } catch (err) {
+      this.metrics.compactions.inc({ result: 'failed' });
+      // Not again at every outcome: only once the journal has doubled.
+      this.nextCompactionAt = Math.max(this.nextCompactionAt, 2 * size);
+      this.logger.error(
+        { err, journal: this.journal.path },
+        'outbox compaction failed; the journal is unchanged',
+      );
+    } finally {
+      this.compacting = null;
+      finish();
+    }
+  }
+
+  private async compact(sizeBefore: number): Promise<void> {
+    while (this.appending > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.appendWaiters.delete(done);
+          resolve();
+        };
+        this.appendWaiters.add(done);
+      });
+    }
+    const lines = this.compactedLines();
+    this.logger.info(
+      { journal: this.journal.path, bytes: sizeBefore, lines: this.journal.lastSeq, keep: lines.length },
+      'outbox compaction started',
+    );
+    await this.journal.close();
+    try {
+      await replaceJournal(this.dir, this.journalName, lines, {
+        logger: this.logger,
+        registry: this.registry,
+      });
+    } finally {
+      // Whatever happened, the file under the journal's name is whole (old or new): open it again.
+      this.journal = await Journal.open({
+        dir: this.dir,
+        name: this.journalName,
+        logger: this.logger,
+        registry: this.registry,
+        now: () => new Date(this.now()),
+      });
+    }
+    const sizeAfter = (await stat(this.journal.path)).size;
+    this.nextCompactionAt = Math.max(this.compactAtBytes, 2 * sizeAfter);
+    this.logger.info(
+      { journal: this.journal.path, bytesBefore: sizeBefore, bytesAfter: sizeAfter, pending: this.live.size },
+      'outbox journal compacted',
+    );
+  }
+
+  /** `settled` lines for what is over (so enqueueing it again stays a no-op), then what is pending. */
+  private compactedLines(): CompactedLine[] {
+    const lines: CompactedLine[] = [];
+    for (const [reportId, sinks] of this.known) {
+      const over = [...sinks].filter((sink) => !this.live.has(laneKey(sink, reportId)));
+      if (over.length > 0) lines.push({ kind: OUTBOX_KINDS.settled, data: { reportId, sinks: over } });
+    }
+    const pending = new Map<string, { report: SignedReport; enqueuedAt: number; sinks: string[] }>();
+    for (const { sink, delivery } of this.live.values()) {
+      const entry = pending.get(delivery.reportId) ?? {
+        report: delivery.report,
+        enqueuedAt: delivery.enqueuedAt,
+        sinks: [],
+      };
+      entry.sinks.push(sink);
+      pending.set(delivery.reportId, entry);
+    }
+    for (const [reportId, { report, enqueuedAt, sinks }] of pending) {
+      const record: EnqueuedRecord = { reportId, sinks, report, enqueuedAt };
+      lines.push({ kind: OUTBOX_KINDS.enqueued, data: record });
+    }
+    return lines;
   }
 
   private sleep(ms: number): Promise<boolean> {
@@ -395,7 +652,7 @@ export class Outbox {
 }
 
 function newLane(name: string, sink: ProvenanceSink | undefined): Lane {
-  return { name, sink, queue: [], inFlight: new Set() };
+  return { name, sink, queue: [], inFlight: new Set(), authProblem: null };
 }
 
 function laneKey(sink: string, reportId: string): string {
@@ -404,7 +661,13 @@ function laneKey(sink: string, reportId: string): string {
 
 /** SinkErrors say whether to retry; anything else is a bug or an unforeseen failure: retry, loudly. */
 function classify(err: unknown): Failure {
-  const e = err as { retryable?: unknown; cause_?: unknown; code?: unknown; message?: unknown } | null;
+  const e = err as {
+    retryable?: unknown;
+    auth?: unknown;
+    cause_?: unknown;
+    code?: unknown;
+    message?: unknown;
+  } | null;
   if (
     e !== null &&
     typeof e === 'object' &&
@@ -413,6 +676,7 @@ function classify(err: unknown): Failure {
   ) {
     return {
       retryable: e.retryable,
+      auth: e.auth === true,
       cause: e.cause_,
       code: typeof e.code === 'string' ? e.code : 'ERR_SINK',
       message: typeof e.message === 'string' ? e.message : String(err),
@@ -420,6 +684,7 @@ function classify(err: unknown): Failure {
   }
   return {
     retryable: true,
+    auth: false,
     cause: 'unexpected',
     code: e !== null && typeof e === 'object' && typeof e.code === 'string' ? e.code : 'ERR_UNEXPECTED',
     message: err instanceof Error ? err.message : String(err),

@@ -19,17 +19,27 @@ export interface ProvenanceSink {
   deliver(report: SignedReport): Promise<void>;
 }
 
-/** Why a delivery failed, and whether trying again can help. */
+/**
+ * Why a delivery failed, and whether trying again can help. Retryable failures are retried with
+ * backoff for as long as it takes; a failure that is not retryable means the sink proved the
+ * payload itself unacceptable, and the outbox parks the report in the dead-letter file (never
+ * drops it). `auth` marks a refused credential (401/403): retried, and loud.
+ */
 export class SinkError extends Error {
   readonly code: string;
   readonly retryable: boolean;
+  readonly auth: boolean;
   /** A short label for metrics (`http_503`, `network`, `http_400`, ...). */
   readonly cause_: string;
-  constructor(message: string, opts: { retryable: boolean; cause: string; code?: string; error?: unknown }) {
+  constructor(
+    message: string,
+    opts: { retryable: boolean; cause: string; code?: string; error?: unknown; auth?: boolean },
+  ) {
     super(message, { cause: opts.error });
     this.name = 'SinkError';
     this.code = opts.code ?? 'ERR_SINK';
     this.retryable = opts.retryable;
+    this.auth = opts.auth ?? false;
     this.cause_ = opts.cause;
   }
 }

@@ -10,6 +10,8 @@ export interface StoreCommandOptions {
   readonly databaseUrl: string | null;
   readonly token: string | null;
   readonly logLevel: string;
+  /** Largest request body accepted, in bytes; null: the store's default (32 MiB). */
+  readonly maxBodyBytes: number | null;
 }
 
 export const STORE_HELP = `Usage: provenance-proxy store --listen HOST:PORT --data-dir DIR [options]
@@ -23,8 +25,13 @@ Options:
   --database-url URL       postgres://user:password@host:port/db: use PostgreSQL instead
   --token-file PATH        require "Authorization: Bearer <token>" with the token in this file
   --log-level LEVEL        trace, debug, info, warn, error (default info)
+  --max-body-bytes N       largest request body accepted (default 33554432; at least 1048576,
+                           the most a provenance-proxy sink sends in one request)
   --help                   show this help
 `;
+
+/** What one sink request may carry (REQUEST_BUDGET_BYTES in reporters/grafeas-sink.ts): a smaller store limit would refuse reports. */
+const MIN_BODY_BYTES = 1024 * 1024;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -42,6 +49,7 @@ export async function parseStoreArgs(argv: readonly string[]): Promise<StoreComm
         'database-url': { type: 'string' },
         'token-file': { type: 'string' },
         'log-level': { type: 'string' },
+        'max-body-bytes': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -62,7 +70,16 @@ export async function parseStoreArgs(argv: readonly string[]): Promise<StoreComm
   const logLevel = (values['log-level'] as string | undefined) ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     throw new InvalidOptionError('--log-level', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const maxBody = nonEmpty(values['max-body-bytes'], '--max-body-bytes');
+  const maxBodyBytes = maxBody === null ? null : Number(maxBody);
+  if (
+    maxBodyBytes !== null &&
+    !(/^\d+$/.test(maxBody!) && maxBodyBytes >= MIN_BODY_BYTES && Number.isSafeInteger(maxBodyBytes))
+  ) {
+    throw new InvalidOptionError('--max-body-bytes', `must be a whole number of bytes >= ${MIN_BODY_BYTES}`);
+  }
   return {
+    maxBodyBytes,
     listen,
     dataDir,
     databaseUrl,

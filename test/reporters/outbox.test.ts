@@ -5,6 +5,7 @@ import t from 'tap';
 import { InvalidOptionError, JournalError } from '../../src/errors.js';
 import { Journal } from '../../src/journal/journal.js';
 import type { JournalEntry } from '../../src/journal/journal-line.js';
+import { readDeadLetters } from '../../src/reporters/dead-letter.js';
 import { Outbox, type OutboxOptions } from '../../src/reporters/outbox.js';
 import { OutboxError } from '../../src/reporters/outbox-errors.js';
 import type { ProvenanceSink, SignedReport } from '../../src/reporters/sink.js';
@@ -101,27 +102,39 @@ t.test('429 and a store that is down (connection refused) are retried too', asyn
   );
 });
 
-t.test('a 4xx is not retried: journaled as rejected with the store message, logged, counted', async (t) => {
+t.test('a 400 is not retried: parked in the dead-letter file, journaled, logged, counted', async (t) => {
   const dir = await tempDir(t, 'outbox-');
   const store = await startStore(t);
   store.answer(400, 1, 'field build.inTotoSlsaProvenanceV1 is invalid');
   const { outbox, registry, records } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
-  await outbox.enqueue(sampleReport('r-bad'), ['store']);
+  const report = sampleReport('r-bad');
+  await outbox.enqueue(report, ['store']);
   t.equal(await outbox.drain(10_000), true);
   t.equal(store.arrivals.length, 1, 'tried once');
   t.equal(store.storedCount, 0);
-  t.equal(await reportsTotal(registry, 'store', 'failed', 'http_400'), 1);
+  t.equal(await reportsTotal(registry, 'store', 'parked', 'http_400'), 1);
+  t.equal(
+    await metricValue(registry, 'provenance_proxy_report_dead_letters_total', {
+      sink: 'store',
+      cause: 'http_400',
+    }),
+    1,
+  );
   const logged = records.find((r) => r.level === LEVEL.error);
   t.match(logged, {
     reportId: 'r-bad',
     sink: 'store',
     cause: 'http_400',
-    msg: /inTotoSlsaProvenanceV1 is invalid/,
+    deadLetterId: /^dl-[0-9a-f]{16}$/,
+    msg: /inTotoSlsaProvenanceV1 is invalid.*dead letter/,
   });
   await outbox.close();
+  const { letters } = await readDeadLetters(dir);
+  t.match(letters, [{ sink: 'store', reportId: 'r-bad', cause: 'http_400', resentAt: null }]);
+  t.same(letters[0]!.report, report, 'the whole report is kept');
   const lines = await journalLines(dir);
   t.match(lines[1], {
-    kind: 'rejected',
+    kind: 'parked',
     data: {
       reportId: 'r-bad',
       sink: 'store',
@@ -129,13 +142,47 @@ t.test('a 4xx is not retried: journaled as rejected with the store message, logg
       code: 'ERR_SINK_HTTP',
       cause: 'http_400',
       message: /is invalid/,
+      deadLetterId: letters[0]!.id,
     },
   });
 
   const reopened = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
-  t.equal(reopened.outbox.pending(), 0, 'a rejected report is not pending after restart');
+  t.equal(reopened.outbox.pending(), 0, 'a parked report is not pending after restart');
   await reopened.outbox.close();
+  t.equal((await readDeadLetters(dir)).letters.length, 1, 'and it is still in the dead-letter file');
 });
+
+t.test(
+  '401 and 403 are retried, loud (error log, metric, readiness detail) until the token is fixed',
+  async (t) => {
+    const dir = await tempDir(t, 'outbox-');
+    const store = await startStore(t);
+    const { outbox, registry, records } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
+    t.teardown(() => outbox.close());
+    const authFailures = async (status: string) =>
+      (await metricValue(registry, 'provenance_proxy_report_auth_failures_total', {
+        sink: 'store',
+        status,
+      })) ?? 0;
+    store.setOutage(403, 'not allowed');
+    await outbox.enqueue(sampleReport('r-auth'), ['store']);
+    await waitUntil(() => outbox.authProblems().length > 0, 'an auth problem');
+    t.match(outbox.authProblems(), [{ sink: 'store', cause: 'http_403' }], 'readiness detail');
+    store.setOutage(401, 'a valid bearer token is required');
+    await waitUntil(() => records.some((r) => r['cause'] === 'http_401'), 'a 401 logged');
+    t.ok((await authFailures('401')) >= 1, 'the 401s are counted');
+    t.ok((await authFailures('403')) >= 1, 'the 403s are counted');
+    t.equal(outbox.pending(), 1, 'still pending, never dropped');
+    store.setOutage(null);
+    t.equal(await outbox.drain(10_000), true);
+    t.same([...store.copies], [['r-auth', 1]], 'delivered once the store accepts');
+    const errors = records.filter((r) => r.level === LEVEL.error);
+    t.ok(errors.length >= 2, 'each refusal is an error in the log');
+    t.match(errors[0], { sink: 'store', cause: 'http_403', msg: /refused the proxy's credentials/ });
+    t.same(outbox.authProblems(), [], 'cleared by the first delivery that succeeds');
+    t.equal((await readDeadLetters(dir)).letters.length, 0, 'nothing parked');
+  },
+);
 
 t.test('a report past the max age is given up on, journaled as expired and counted', async (t) => {
   const dir = await tempDir(t, 'outbox-');
@@ -189,9 +236,13 @@ t.test(
     await third.outbox.enqueue(batch[0]!, ['store']);
     await third.outbox.close();
     t.equal(store.arrivals.length, 5, 'no delivery was repeated');
-    const kinds = (await journalLines(dir)).map((l) => l.kind);
-    t.equal(kinds.filter((k) => k === 'enqueued').length, 5);
-    t.equal(kinds.filter((k) => k === 'delivered').length, 5);
+    // Each reopening compacted the journal: delivered reports are down to one `settled` line each.
+    const lines = await journalLines(dir);
+    t.same(
+      lines.map((l) => l.kind),
+      ['settled', 'settled', 'settled', 'settled', 'settled'],
+    );
+    t.same(lines[0]!.data, { reportId: 'outage-1', sinks: ['store'] });
   },
 );
 

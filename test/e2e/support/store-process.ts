@@ -11,6 +11,8 @@ export interface StoreProcessOptions {
   home: string;
   /** `--database-url postgres://…`: the store keeps everything in PostgreSQL. */
   databaseUrl?: string;
+  /** More `provenance-proxy store` arguments (`--token-file`, `--max-body-bytes`). */
+  extraArgs?: string[];
 }
 
 /**
@@ -47,6 +49,7 @@ export async function prepareStore(options: StoreProcessOptions): Promise<StoreP
     ...(options.databaseUrl === undefined
       ? ['--data-dir', join(options.home, 'data')]
       : ['--database-url', options.databaseUrl]),
+    ...(options.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
   const alive = (c: ChildProcess | undefined): c is ChildProcess =>

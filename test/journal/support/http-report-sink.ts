@@ -3,7 +3,8 @@ import { SinkError } from '../../../src/reporters/sink.js';
 
 /**
  * A real HTTP sink for outbox tests, classifying failures the way the production sinks do:
- * 5xx and 429 and network errors are retryable, other 4xx are not.
+ * 400 and 413 (the payload refused) are final, 401/403 are auth failures (retried), everything
+ * else is retried.
  */
 export class HttpReportSink implements ProvenanceSink {
   readonly name: string;
@@ -33,7 +34,8 @@ export class HttpReportSink implements ProvenanceSink {
     const text = await response.text();
     if (response.ok) return;
     throw new SinkError(`store answered ${response.status}: ${text}`, {
-      retryable: response.status === 429 || response.status >= 500,
+      retryable: response.status !== 400 && response.status !== 413,
+      auth: response.status === 401 || response.status === 403,
       cause: `http_${response.status}`,
       code: 'ERR_SINK_HTTP',
     });
