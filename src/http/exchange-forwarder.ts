@@ -496,6 +496,7 @@ export class ExchangeForwarder {
   #awaitsAnswer(state: InFlight): boolean {
     return (
       !state.refused &&
+      state.upstream !== null &&
       state.upstreamResponse === null &&
       state.requestTap.complete &&
       STATE_CHANGING_METHODS.has(state.head.method.toUpperCase())
