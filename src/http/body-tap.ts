@@ -60,9 +60,16 @@ export class BodyTap {
     }
   }
 
-  /** What the body is so far, for a look before the exchange is over (no continued hash). */
+  /** Size, digest and completeness so far, for a look before the exchange is over: no bytes, no hash state. */
   snapshot(): BodyRecord {
-    return { ...this.finish(), continuedHash: null };
+    return {
+      size: this.#size,
+      sha256: `sha256:${this.#hash.copy().digest('hex')}`,
+      complete: this.#complete,
+      captured: null,
+      captureOverflow: this.#overflow,
+      continuedHash: null,
+    };
   }
 
   /** Call once, when the exchange is over. */

@@ -317,7 +317,10 @@ export class ExchangeForwarder {
 
   #attachUpstream(state: InFlight, upstream: ClientRequest): void {
     state.upstream = upstream;
-    upstream.once('finish', () => {
+    // 'prefinish': end() was called and every byte handed to the connection. Not 'finish': on
+    // TLS its callback can wait for the connection's next output, long after the upstream
+    // has the whole request (and has answered).
+    upstream.once('prefinish', () => {
       state.requestRelayed = true;
     });
     // http-proxy reports errors only while the client is there (and as 'econnreset' after);
@@ -493,6 +496,7 @@ export class ExchangeForwarder {
   #awaitsAnswer(state: InFlight): boolean {
     return (
       !state.refused &&
+      state.upstream !== null &&
       state.upstreamResponse === null &&
       state.requestTap.complete &&
       STATE_CHANGING_METHODS.has(state.head.method.toUpperCase())
@@ -501,6 +505,10 @@ export class ExchangeForwarder {
 
   #waitForAnswer(state: InFlight): void {
     if (state.answerTimer !== null) return;
+    this.#deps.logger.debug(
+      { exchange: state.exchangeId, method: state.head.method, target: redactUrl(state.head.target) },
+      'the client left after a whole request: awaiting the upstream answer for the record',
+    );
     state.answerTimer = setTimeout(() => {
       this.#noteFailure(state, {
         code: 'upstream_no_answer',

@@ -88,4 +88,12 @@ t.test('proxy kill -9 while the registry holds the PUT: outcome unknown after re
     entries.some((e) => e.kind === 'push.settled' && e.data.exchangeId === attempt?.data.exchangeId),
     'and the restart settled it, so the next start does not report it again',
   );
+  await proxy.restart();
+  const { body } = await proxy.control('/v1/images');
+  const unknowns = (JSON.parse(body) as { pushOutcomesUnknown: { digest: string }[] }).pushOutcomesUnknown;
+  t.equal(
+    unknowns.filter((u) => u.digest === manifest.digest).length,
+    1,
+    'one more restart: still exactly one anomaly for it',
+  );
 });

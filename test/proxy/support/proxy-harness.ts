@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type RunningProxy, startProxy } from '../../../src/app/proxy-app.js';
 import { parseRunOptions } from '../../../src/config/options.js';
-import type { CompletedExchange, TunnelRecord } from '../../../src/http/completed-exchange.js';
+import type {
+  CompletedExchange,
+  ExchangePlanner,
+  TunnelRecord,
+} from '../../../src/http/completed-exchange.js';
 import { createLogger } from '../../../src/log/logger.js';
 import { testPki } from './test-pki.js';
 
@@ -29,7 +33,14 @@ export interface TestProxy {
  * The real proxy, in-process, on free ports, with its stages replaced by
  * recorders so tests can wait on events instead of sleeping.
  */
-export async function startTestProxy(extraArgs: string[] = []): Promise<TestProxy> {
+export async function startTestProxy(
+  extraArgs: string[] = [],
+  planner: ExchangePlanner = () => ({
+    captureRequestBytes: 4096,
+    captureResponseBytes: 4096,
+    continueRequestHash: null,
+  }),
+): Promise<TestProxy> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pp-data-'));
   const options = parseRunOptions(
     [
@@ -67,7 +78,7 @@ export async function startTestProxy(extraArgs: string[] = []): Promise<TestProx
   const exchangeWaiters: [(e: CompletedExchange) => boolean, (e: CompletedExchange) => void][] = [];
   const tunnelWaiters: [(t: TunnelRecord) => boolean, (t: TunnelRecord) => void][] = [];
   const proxy = await startProxy(options, logger, () => ({
-    planner: () => ({ captureRequestBytes: 4096, captureResponseBytes: 4096, continueRequestHash: null }),
+    planner,
     onExchange: (e) => {
       exchanges.push(e);
       for (const [i, [match, resolve]] of exchangeWaiters.entries()) {
