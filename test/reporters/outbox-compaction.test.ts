@@ -22,6 +22,21 @@ const CHILD = fileURLToPath(new URL('./children/outbox-open.ts', import.meta.url
 const TS_LOADER = `--import=${import.meta.resolve('@tapjs/typescript/import')}`;
 const FAST_RETRY = { baseDelayMs: 5, maxDelayMs: 20 };
 
+function openOutbox(
+  dir: string,
+  store: ReportStore,
+  extra: { registry?: Registry; compactAtBytes?: number } = {},
+) {
+  return Outbox.open({
+    dir,
+    sinks: [new HttpReportSink('store', store.url)],
+    logger: captureLogger().logger,
+    registry: extra.registry ?? new Registry(),
+    retry: FAST_RETRY,
+    ...(extra.compactAtBytes !== undefined ? { compactAtBytes: extra.compactAtBytes } : {}),
+  });
+}
+
 /** What the journal says, read as the outbox would: pending deliveries and every report it knows. */
 async function journalState(dir: string): Promise<{ lines: number; pending: string[]; known: string[] }> {
   const journal = await Journal.open({
@@ -47,14 +62,7 @@ async function journalState(dir: string): Promise<{ lines: number; pending: stri
 
 /** 300 reports delivered and 50 pending (the store is down for those): 650 journal lines. */
 async function uncompactedJournal(dir: string, store: ReportStore): Promise<void> {
-  const { logger } = captureLogger();
-  const outbox = await Outbox.open({
-    dir,
-    sinks: [new HttpReportSink('store', store.url)],
-    logger,
-    registry: new Registry(),
-    retry: FAST_RETRY,
-  });
+  const outbox = await openOutbox(dir, store);
   for (let i = 0; i < 300; i += 1) await outbox.enqueue(sampleReport(`done-${i}`), ['store']);
   if (!(await outbox.drain(30_000))) throw new Error('the store did not take the first 300');
   store.setOutage(503);
@@ -72,13 +80,7 @@ t.test('compaction at open: delivered reports go, pending ones stay, known ones 
   const sizeBefore = (await stat(join(dir, 'outbox.jsonl'))).size;
 
   const registry = new Registry();
-  const outbox = await Outbox.open({
-    dir,
-    sinks: [new HttpReportSink('store', store.url)],
-    logger: captureLogger().logger,
-    registry,
-    retry: FAST_RETRY,
-  });
+  const outbox = await openOutbox(dir, store, { registry });
   t.equal(await metricValue(registry, 'provenance_proxy_outbox_compactions_total', { result: 'done' }), 1);
   t.equal(outbox.pending(), 50);
   await outbox.enqueue(sampleReport('done-7'), ['store']);
@@ -92,13 +94,7 @@ t.test('compaction at open: delivered reports go, pending ones stay, known ones 
   t.equal((await verifyJournalFile(join(dir, 'outbox.jsonl'))).error, null, 'a valid journal');
 
   store.setOutage(null);
-  const reopened = await Outbox.open({
-    dir,
-    sinks: [new HttpReportSink('store', store.url)],
-    logger: captureLogger().logger,
-    registry: new Registry(),
-    retry: FAST_RETRY,
-  });
+  const reopened = await openOutbox(dir, store);
   t.equal(await reopened.drain(30_000), true);
   await reopened.close();
   t.equal(store.storedCount, 350, 'the pending ones are delivered after compaction');
@@ -157,14 +153,7 @@ t.test('past the size threshold the journal is compacted while the outbox runs',
   const store = await ReportStore.start();
   t.teardown(() => store.stop());
   const registry = new Registry();
-  const outbox = await Outbox.open({
-    dir,
-    sinks: [new HttpReportSink('store', store.url)],
-    logger: captureLogger().logger,
-    registry,
-    retry: FAST_RETRY,
-    compactAtBytes: 64 * 1024,
-  });
+  const outbox = await openOutbox(dir, store, { registry, compactAtBytes: 64 * 1024 });
   for (let i = 0; i < 400; i += 1) await outbox.enqueue(sampleReport(`run-${i}`), ['store']);
   t.equal(await outbox.drain(30_000), true);
   const compactions = await metricValue(registry, 'provenance_proxy_outbox_compactions_total', {
