@@ -335,5 +335,17 @@ t.test(
       for (const host of JSON.parse(line).data.hosts) journaled.add(host.authority);
     }
     t.ok(journaled.size >= 5000, `${journaled.size} hosts journaled`);
+
+    // After a restart the statement still accounts for every host: the tallies come back from the journal.
+    await proxy.restart();
+    t.teardown(() => proxy.stop());
+    const restarted = (await proxy.provenance()).predicate.runDetails.byproducts?.find(
+      (b) => b.name === 'egress-summary',
+    )?.annotations as { hosts: unknown[]; otherHosts: { count: number } };
+    t.equal(
+      restarted.hosts.length + restarted.otherHosts.count,
+      egress.annotations.hosts.length + egress.annotations.otherHosts.count,
+      'the same hosts after a restart',
+    );
   },
 );
