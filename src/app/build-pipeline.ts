@@ -153,7 +153,7 @@ export async function openBuildPipeline(
 
   const signingFailures = new Counter({
     name: 'provenance_proxy_signing_failures_total',
-    help: 'Statements that could not be signed or handed to the outbox, by stage (sign, enqueue)',
+    help: 'Statements that could not be made, signed or handed to the outbox, by stage (statement, sign, enqueue)',
     labelNames: ['stage'],
     registers: [registry],
   });
@@ -187,7 +187,15 @@ export async function openBuildPipeline(
     for (const image of reportableOutputs(record).ready) {
       const reportId = imageReportId(image);
       if (reported.has(reportId)) continue;
-      const statement = imageStatement(record, context(null), image);
+      let statement: InTotoStatement | null;
+      try {
+        statement = imageStatement(record, context(null), image);
+      } catch (error) {
+        // Only the operator's configuration can make a statement too large (statement-bounds.ts).
+        signingFailures.inc({ stage: 'statement' });
+        logger.error({ err: error, reportId }, 'could not make a provenance statement');
+        continue;
+      }
       if (statement) {
         reported.add(reportId);
         void report('image', reportId, statement);

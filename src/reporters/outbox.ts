@@ -512,7 +512,8 @@ export class Outbox {
     const worthIt = atOpen
       ? this.journal.lastSeq > this.compactedLines().length
       : size >= this.nextCompactionAt;
-    if (!worthIt || this.compacting !== null) return;
+    // Re-checked after the await: a close() that began meanwhile must not find a journal reopened behind it.
+    if (!worthIt || this.compacting !== null || this.closing !== null) return;
     let finish!: () => void;
     this.compacting = new Promise<void>((resolve) => {
       finish = resolve;

@@ -169,6 +169,19 @@ t.test(
     t.equal(relay.refused, 1, 'refused once, not retried');
     t.equal(await outboxDepth(proxy, 'grafeas'), 0, 'no longer pending in the outbox');
 
+    const resend = (grafeasUrl: string, ...extra: string[]) =>
+      outboxCli([
+        'resend',
+        '--data-dir',
+        proxy.dataDir,
+        ...extra,
+        '--grafeas-url',
+        grafeasUrl,
+        '--grafeas-project',
+        project,
+        '--grafeas-token-file',
+        storeTokenFile,
+      ]);
     const listed = await outboxCli(['list', '--data-dir', proxy.dataDir, '--json']);
     t.equal(listed.code, 0, listed.stderr);
     const { deadLetters } = JSON.parse(listed.stdout) as {
@@ -196,50 +209,18 @@ t.test(
     t.match(text.stdout, new RegExp(`${deadLetters[0]!.id}  parked  sink=grafeas`));
 
     // Still refused: resend says so and exits 1; the letter stays parked.
-    const early = await outboxCli([
-      'resend',
-      '--data-dir',
-      proxy.dataDir,
-      '--grafeas-url',
-      relay.url,
-      '--grafeas-project',
-      project,
-      '--grafeas-token-file',
-      storeTokenFile,
-    ]);
+    const early = await resend(relay.url);
     t.equal(early.code, 1, 'still refused: exit 1');
     t.match(early.stdout, /still refused by grafeas/);
 
     relay.refuse = false;
-    const resent = await outboxCli([
-      'resend',
-      '--data-dir',
-      proxy.dataDir,
-      '--grafeas-url',
-      store.url,
-      '--grafeas-project',
-      project,
-      '--grafeas-token-file',
-      storeTokenFile,
-    ]);
+    const resent = await resend(store.url);
     t.equal(resent.code, 0, resent.stdout + resent.stderr);
     t.match(resent.stdout, /1 of 1 resent/);
     const stored = (await occurrences(project)).filter((o) => o.resourceUri === push.resourceUrl);
     t.equal(stored.length, 1, 'the image report is in the store once');
 
-    const again = await outboxCli([
-      'resend',
-      '--data-dir',
-      proxy.dataDir,
-      '--id',
-      deadLetters[0]!.id,
-      '--grafeas-url',
-      store.url,
-      '--grafeas-project',
-      project,
-      '--grafeas-token-file',
-      storeTokenFile,
-    ]);
+    const again = await resend(store.url, '--id', deadLetters[0]!.id);
     t.equal(again.code, 0, 'resending again is safe');
     t.equal(
       (await occurrences(project)).filter((o) => o.resourceUri === push.resourceUrl).length,
@@ -354,5 +335,17 @@ t.test(
       for (const host of JSON.parse(line).data.hosts) journaled.add(host.authority);
     }
     t.ok(journaled.size >= 5000, `${journaled.size} hosts journaled`);
+
+    // After a restart the statement still accounts for every host: the tallies come back from the journal.
+    await proxy.restart();
+    t.teardown(() => proxy.stop());
+    const restarted = (await proxy.provenance()).predicate.runDetails.byproducts?.find(
+      (b) => b.name === 'egress-summary',
+    )?.annotations as { hosts: unknown[]; otherHosts: { count: number } };
+    t.equal(
+      restarted.hosts.length + restarted.otherHosts.count,
+      egress.annotations.hosts.length + egress.annotations.otherHosts.count,
+      'the same hosts after a restart',
+    );
   },
 );

@@ -63,68 +63,99 @@ async function failure(t: Test, url: string, timeoutMs?: number): Promise<SinkEr
   return error as SinkError;
 }
 
-t.test('5xx and 429 are worth retrying; other 4xx are not, and carry the store message', async (t) => {
-  const cases: [string, Reply[], boolean, string, RegExp][] = [
-    [
-      '503 on the note',
-      [googleError(503, 'UNAVAILABLE', 'try later')],
-      true,
-      'http_503',
-      /503 UNAVAILABLE: try later/,
-    ],
-    ['429 on the list', [NOTE, googleError(429, 'RESOURCE_EXHAUSTED', 'quota')], true, 'http_429', /quota/],
-    [
-      '500 on create',
-      [NOTE, EMPTY_LIST, googleError(500, 'INTERNAL', 'disk full')],
-      true,
-      'http_500',
-      /500 INTERNAL: disk full/,
-    ],
-    [
-      '400 on create',
-      [NOTE, EMPTY_LIST, googleError(400, 'INVALID_ARGUMENT', 'occurrence.resourceUri is required')],
-      false,
-      'http_400',
-      /400 INVALID_ARGUMENT: occurrence\.resourceUri is required/,
-    ],
-    [
-      '403 on the note',
-      [googleError(403, 'PERMISSION_DENIED', 'no access to p')],
-      false,
-      'http_403',
-      /no access to p/,
-    ],
-    [
-      'an HTML 502 from a load balancer',
+t.test(
+  'only a payload proven unacceptable is final; everything else is retried, and carries the store message',
+  async (t) => {
+    const cases: [string, Reply[], boolean, string, RegExp][] = [
       [
-        (_req, res) => {
-          res.writeHead(502, { 'content-type': 'text/html' });
-          res.end('<html><body>Bad Gateway</body></html>');
-        },
+        '503 on the note',
+        [googleError(503, 'UNAVAILABLE', 'try later')],
+        true,
+        'http_503',
+        /503 UNAVAILABLE: try later/,
       ],
-      true,
-      'http_502',
-      /502 INTERNAL: <html><body>Bad Gateway/,
-    ],
-    [
-      '200 that is not JSON',
+      ['429 on the list', [NOTE, googleError(429, 'RESOURCE_EXHAUSTED', 'quota')], true, 'http_429', /quota/],
       [
-        (_req, res) => {
-          res.writeHead(200, { 'content-type': 'text/html' });
-          res.end('<html>login</html>');
-        },
+        '500 on create',
+        [NOTE, EMPTY_LIST, googleError(500, 'INTERNAL', 'disk full')],
+        true,
+        'http_500',
+        /500 INTERNAL: disk full/,
       ],
-      false,
-      'protocol',
-      /not JSON/,
-    ],
-  ];
-  for (const [name, script, retryable, cause, message] of cases) {
-    const server = await scriptedServer(t, script);
-    const error = await failure(t, server.url);
-    t.match(error, { retryable, cause_: cause, message }, name);
-  }
-});
+      [
+        '400 on create',
+        [NOTE, EMPTY_LIST, googleError(400, 'INVALID_ARGUMENT', 'occurrence.resourceUri is required')],
+        false,
+        'http_400',
+        /400 INVALID_ARGUMENT: occurrence\.resourceUri is required/,
+      ],
+      [
+        '403 on the note (a credential can be fixed: retried)',
+        [googleError(403, 'PERMISSION_DENIED', 'no access to p')],
+        true,
+        'http_403',
+        /no access to p/,
+      ],
+      [
+        '400 with no google.rpc status (a gateway, not the store, speaking)',
+        [
+          NOTE,
+          EMPTY_LIST,
+          (_req, res) => {
+            res.writeHead(400, { 'content-type': 'text/plain' });
+            res.end('bad request');
+          },
+        ],
+        true,
+        'http_400',
+        /bad request/,
+      ],
+      [
+        '413 on create (too large: parked, not retried)',
+        [
+          NOTE,
+          EMPTY_LIST,
+          (_req, res) => {
+            res.writeHead(413, { 'content-type': 'text/plain' });
+            res.end('too large');
+          },
+        ],
+        false,
+        'http_413',
+        /too large/,
+      ],
+      [
+        'an HTML 502 from a load balancer',
+        [
+          (_req, res) => {
+            res.writeHead(502, { 'content-type': 'text/html' });
+            res.end('<html><body>Bad Gateway</body></html>');
+          },
+        ],
+        true,
+        'http_502',
+        /502 INTERNAL: <html><body>Bad Gateway/,
+      ],
+      [
+        '200 that is not JSON',
+        [
+          (_req, res) => {
+            res.writeHead(200, { 'content-type': 'text/html' });
+            res.end('<html>login</html>');
+          },
+        ],
+        true,
+        'protocol',
+        /not JSON/,
+      ],
+    ];
+    for (const [name, script, retryable, cause, message] of cases) {
+      const server = await scriptedServer(t, script);
+      const error = await failure(t, server.url);
+      t.match(error, { retryable, cause_: cause, message }, name);
+    }
+  },
+);
 
 t.test('ALREADY_EXISTS on the note is the note we wanted', async (t) => {
   const server = await scriptedServer(t, [

@@ -192,7 +192,8 @@ t.test('the token file is read at each request and never logged', async (t) => {
   );
   t.type(refused, SinkError);
   t.match(refused, {
-    retryable: false,
+    retryable: true,
+    auth: true,
     cause_: 'http_401',
     message: /UNAUTHENTICATED: a valid bearer token is required/,
   });

@@ -39,6 +39,14 @@ t.test('options are checked once, each rule naming its option', async (t) => {
     databaseUrl: null,
     token: 's3cret-token-for-the-store',
     logLevel: 'info',
+    maxBodyBytes: null,
+  });
+  t.match(await parseStoreArgs(['--data-dir', dir, '--max-body-bytes', '1048576']), {
+    maxBodyBytes: 1048576,
+  });
+  await t.rejects(parseStoreArgs(['--data-dir', dir, '--max-body-bytes', '65536']), {
+    code: 'ERR_INVALID_OPTION',
+    message: /--max-body-bytes.*>= 1048576/,
   });
 });
 
