@@ -35,6 +35,7 @@ export interface RunOptions {
   readonly provenanceDir: string | null;
   readonly reportRetryBaseMs: number;
   readonly reportRetryMaxMs: number;
+  readonly maxConnections: number;
 }
 
 type Kind =
@@ -231,6 +232,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'duration',
     default: '60s',
     help: 'longest delay between retries of a failed report; reports are retried until delivered',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    kind: 'count',
+    default: '1024',
+    help: 'open client connections at once (plain, intercepted and blind tunnels); more are answered 503 and closed',
   },
 ];
 
