@@ -73,7 +73,10 @@ export class ProxyListener {
     // (headersTimeout, requestTimeout) only from a server's 'listening' event: without it a
     // client could dribble a request head forever (a slowloris inside intercepted TLS).
     for (const server of [this.#outer, this.#inner]) server.emit('listening');
-    this.#acceptor = net.createServer((socket) => this.#admit(socket));
+    // The socket options an http.Server would have given its own listener.
+    this.#acceptor = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.#admit(socket),
+    );
     this.#outer.on('request', (req, res) => this.#onPlainRequest(req, res));
     this.#outer.on('upgrade', (req, socket, head) => this.#onPlainUpgrade(req, socket, head));
     this.#outer.on('connect', (req, socket, head) => this.#onConnect(req, socket as Socket, head));
@@ -154,6 +157,7 @@ export class ProxyListener {
     this.#lingering++;
     socket.once('close', () => this.#lingering--);
     socket.setTimeout(REFUSAL_LINGER_MS, () => socket.destroy());
+    socket.once('end', () => socket.destroy());
     socket.resume();
     const body = `provenance-proxy: too many open connections (limit ${maxConnections}); retry later\n`;
     socket.end(

@@ -55,7 +55,7 @@ t.test(
       ]);
 
     // Fill the cap with intercepted tunnels and a plain keep-alive connection: both kinds count.
-    const holders = [];
+    const holders: net.Socket[] = [];
     for (let i = 0; i < CAP - 1; i++) {
       const { socket, status } = await connectTunnel(proxyPort, `localhost:${origin.port}`);
       t.equal(status, 200, `tunnel ${i + 1} established`);
