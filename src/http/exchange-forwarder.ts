@@ -17,6 +17,7 @@ import type {
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
 import { classifyUpstreamError, explainUpstreamFailure, isTlsFailure } from './upstream-failure.js';
+import { normalizeRelayedHead, unrelayableHead } from './upstream-head.js';
 
 /** Where a request goes, decided by the listener (CONNECT authority or absolute-form URL). */
 export interface UpstreamTarget {
@@ -150,6 +151,15 @@ export class ExchangeForwarder {
         state.failure = { code: 'client_aborted', message: 'the client aborted the request' };
     });
     res.once('close', () => this.#complete(req, res, state));
+    // Minimal guard (issue 8, found by test/fuzz): after a malformed upstream chunk the 502 path
+    // may end a response the upstream's pipe still writes to; that write must fail here (the
+    // pipe then unpipes itself), not as an unhandled 'error' that ends the process.
+    res.on('error', (error: NodeJS.ErrnoException) =>
+      this.#deps.logger.debug(
+        { code: error.code, exchange: state.exchangeId },
+        'write to a finished response',
+      ),
+    );
 
     this.#proxy.web(
       req,
@@ -249,6 +259,20 @@ export class ExchangeForwarder {
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const state = this.#inFlight.get(req);
     if (!state) return;
+    normalizeRelayedHead(proxyRes);
+    const unrelayable = unrelayableHead(proxyRes);
+    if (unrelayable) {
+      // Answered here, http-proxy sees the response finished and never copies the head.
+      proxyRes.on('error', () => {});
+      proxyRes.destroy();
+      this.#onUpstreamError(
+        Object.assign(new Error(unrelayable), { code: 'HPE_INVALID_RESPONSE_HEAD' }),
+        req,
+        res,
+        state,
+      );
+      return;
+    }
     state.status = proxyRes.statusCode ?? null;
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
     const tap = new BodyTap(state.captureResponseBytes);
