@@ -256,6 +256,8 @@ async function journalProblem(dataDir: string): Promise<string | null> {
       [join(PROJECT_ROOT, 'dist/cli/main.js'), 'journal', 'verify', '--data-dir', dataDir],
       {
         timeoutMs: 60_000,
+        // The CLI alone: not the test runner's loader hooks (NODE_OPTIONS), which are not what is checked.
+        env: { ...process.env, NODE_OPTIONS: '' },
       },
     );
   const first = await verify();
