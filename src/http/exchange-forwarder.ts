@@ -262,7 +262,10 @@ export class ExchangeForwarder {
     normalizeRelayedHead(proxyRes);
     const unrelayable = unrelayableHead(proxyRes);
     if (unrelayable) {
-      // Answered here, http-proxy sees the response finished and never copies the head.
+      // Answered here, http-proxy sees the response finished and never copies the head; if the
+      // client already left it still copies one, and must find nothing in it to throw on.
+      proxyRes.headers = {};
+      proxyRes.statusCode = 502;
       proxyRes.on('error', () => {});
       proxyRes.destroy();
       this.#onUpstreamError(

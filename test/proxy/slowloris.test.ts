@@ -7,10 +7,10 @@ import { makeTempDir } from '../support/temp-dir.js';
 import { connectTunnel, tlsThroughProxy } from './support/clients.js';
 import { testPki } from './support/test-pki.js';
 
-// One byte every 100 ms: a 1 s header limit must cut each of these long before its last byte.
+// One byte every 100 ms: a 2 s header limit must cut each of these long before its last byte.
 // The heads never end: a server that does not cut them holds the connection past the last byte.
 const GAP_MS = 100;
-const HEADERS_TIMEOUT = '1s';
+const HEADERS_TIMEOUT = '2s';
 
 t.test('slowloris: a dribbling client is cut at --headers-timeout, wherever it dribbles', async (t) => {
   const dir = await makeTempDir('slowloris');
@@ -32,6 +32,13 @@ t.test('slowloris: a dribbling client is cut at --headers-timeout, wherever it d
     const outcome = await dribble(tlsSocket, slowHead('/slow', 'localhost:9'), GAP_MS);
     t.ok(outcome.closed, `closed after ${outcome.bytesSent} bytes, not held`);
     t.match(outcome.answer, /^HTTP\/1.1 408 /, 'answered 408');
+  });
+
+  t.test('inside intercepted TLS: a client that never completes a request is closed', async (t) => {
+    const tlsSocket = await tlsThroughProxy(proxyPort, 'localhost', 9, proxy.trust.caPem);
+    // One byte, then silence far past the limit.
+    const outcome = await dribble(tlsSocket, Buffer.from('GE'), 40 * GAP_MS);
+    t.ok(outcome.closed, `closed after ${outcome.bytesSent} bytes, not held`);
   });
 
   t.test('inside the TLS handshake: a ClientHello dribbled after CONNECT is closed', async (t) => {
@@ -59,7 +66,7 @@ t.test('slowloris: a dribbling client is cut at --headers-timeout, wherever it d
 
   t.test('every cut is counted', async (t) => {
     const metrics = await proxy.metrics();
-    t.match(metrics, /provenance_proxy_client_errors_total\{cause="header_timeout"\} 2/);
+    t.match(metrics, /provenance_proxy_client_errors_total\{cause="header_timeout"\} 3/);
     t.match(
       metrics,
       /provenance_proxy_tls_handshakes_total\{side="client",result="failed",cause="handshake_timeout"\} 2/,
