@@ -102,6 +102,7 @@ export async function startProxy(
     tunnel: options.tunnel,
     headersTimeoutMs: options.headersTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
+    maxConnections: options.maxConnections,
     forwarder,
     leaves,
     metrics,

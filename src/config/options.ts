@@ -36,6 +36,7 @@ export interface RunOptions {
   readonly reportRetryBaseMs: number;
   readonly reportRetryMaxMs: number;
   readonly upstreamAnswerWaitMs: number;
+  readonly maxConnections: number;
 }
 
 type Kind =
@@ -239,6 +240,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'duration',
     default: '30s',
     help: 'after a client left a PUT/POST/PATCH/DELETE it had sent whole, how long the registry answer is awaited for the record',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    kind: 'count',
+    default: '1024',
+    help: 'open client connections at once (plain, intercepted and blind tunnels); more are answered 503 and closed',
   },
 ];
 

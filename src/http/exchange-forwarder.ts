@@ -19,6 +19,7 @@ import type {
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
 import { RequestEndGate } from './request-end-gate.js';
 import { classifyUpstreamError, explainUpstreamFailure, isTlsFailure } from './upstream-failure.js';
+import { normalizeRelayedHead, unrelayableHead } from './upstream-head.js';
 
 /** Where a request goes, decided by the listener (CONNECT authority or absolute-form URL). */
 export interface UpstreamTarget {
@@ -365,6 +366,23 @@ export class ExchangeForwarder {
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const state = this.#inFlight.get(req);
     if (!state || state.completed) return;
+    normalizeRelayedHead(proxyRes);
+    const unrelayable = unrelayableHead(proxyRes);
+    if (unrelayable) {
+      // Answered here, http-proxy sees the response finished and never copies the head; if the
+      // client already left it still copies one, and must find nothing in it to throw on.
+      proxyRes.headers = {};
+      proxyRes.statusCode = 502;
+      proxyRes.on('error', () => {});
+      proxyRes.destroy();
+      this.#onUpstreamError(
+        Object.assign(new Error(unrelayable), { code: 'HPE_INVALID_RESPONSE_HEAD' }),
+        req,
+        res,
+        state,
+      );
+      return;
+    }
     state.status = proxyRes.statusCode ?? null;
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
     state.upstreamResponse = proxyRes;

@@ -12,6 +12,7 @@ export class ProxyMetrics {
   readonly requestDuration: Histogram<'method'>;
   readonly tunnels: Counter<'result'>;
   readonly exchangeSinkErrors: Counter;
+  readonly connectionsRefused: Counter<'cause'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -73,6 +74,12 @@ export class ProxyMetrics {
     this.exchangeSinkErrors = new Counter({
       name: 'provenance_proxy_exchange_sink_errors_total',
       help: 'Completed exchanges a later stage failed to take (a bug: the exchange is logged and the proxy carries on)',
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'provenance_proxy_connections_refused_total',
+      help: 'Client connections refused before any request was read, by cause (connection_limit: --max-connections were open)',
+      labelNames: ['cause'],
       registers,
     });
   }

@@ -1,5 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -23,20 +23,33 @@ export interface ProxyListenerOptions {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly onTunnel: (record: TunnelRecord) => void;
+  /** Open client connections allowed at once (plain, intercepted and blind alike); more get a 503. */
+  readonly maxConnections: number;
 }
+
+/** A refusal this long after the previous one starts a new burst, which is logged again. */
+const REFUSAL_BURST_GAP_MS = 10_000;
+/** How long a refused connection may stay open to read its 503 before it is destroyed. */
+const REFUSAL_LINGER_MS = 1_000;
 
 /**
  * The one proxy port: CONNECT (intercepted or blind) and absolute-form plain
  * HTTP. Requests inside intercepted tunnels are served by a second, socket-less
  * HTTP server fed the decrypted sockets, so both paths share the forwarder.
+ * The port itself is a plain TCP acceptor that admits a connection to the
+ * outer HTTP server only under the connection cap.
  */
 export class ProxyListener {
   readonly #opts: ProxyListenerOptions;
+  readonly #acceptor: net.Server;
   readonly #outer: http.Server;
   readonly #inner: http.Server;
   readonly #sockets = new Set<Duplex>();
   readonly #targets = new WeakMap<Duplex, UpstreamTarget>();
   #connectionCounter = 0;
+  #admitted = 0;
+  #lingering = 0;
+  #lastRefusalAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: ProxyListenerOptions) {
     this.#opts = opts;
@@ -56,7 +69,14 @@ export class ProxyListener {
         this.#onClientError(error, socket),
       );
     }
-    this.#outer.on('connection', (socket: Socket) => this.#track(socket, 'proxy'));
+    // Both HTTP servers are fed sockets by hand. Node runs its per-connection checks
+    // (headersTimeout, requestTimeout) only from a server's 'listening' event: without it a
+    // client could dribble a request head forever (a slowloris inside intercepted TLS).
+    for (const server of [this.#outer, this.#inner]) server.emit('listening');
+    // The socket options an http.Server would have given its own listener.
+    this.#acceptor = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.#admit(socket),
+    );
     this.#outer.on('request', (req, res) => this.#onPlainRequest(req, res));
     this.#outer.on('upgrade', (req, socket, head) => this.#onPlainUpgrade(req, socket, head));
     this.#outer.on('connect', (req, socket, head) => this.#onConnect(req, socket as Socket, head));
@@ -66,21 +86,21 @@ export class ProxyListener {
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      this.#outer.once('error', reject);
-      this.#outer.listen(this.#opts.port, this.#opts.host, () => {
-        this.#outer.off('error', reject);
-        resolve(this.#outer.address() as AddressInfo);
+      this.#acceptor.once('error', reject);
+      this.#acceptor.listen(this.#opts.port, this.#opts.host, () => {
+        this.#acceptor.off('error', reject);
+        resolve(this.#acceptor.address() as AddressInfo);
       });
     });
   }
 
   get listening(): boolean {
-    return this.#outer.listening;
+    return this.#acceptor.listening;
   }
 
   /** Stop accepting; idle keep-alive connections close now, busy ones when their exchange ends. */
   stopAccepting(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#outer.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.#acceptor.close(() => resolve()));
     this.#outer.closeIdleConnections();
     this.#inner.closeIdleConnections();
     // Keep-alive connections that become idle later must not hold the shutdown.
@@ -95,8 +115,54 @@ export class ProxyListener {
   /** Drop every remaining connection (after the shutdown grace period). */
   destroyAll(): void {
     for (const socket of this.#sockets) socket.destroy();
-    this.#outer.closeAllConnections();
-    this.#inner.closeAllConnections();
+    for (const server of [this.#outer, this.#inner]) {
+      server.closeAllConnections();
+      // Stops the per-connection checks started in the constructor.
+      server.close();
+    }
+  }
+
+  #admit(socket: Socket): void {
+    if (this.#admitted >= this.#opts.maxConnections) {
+      this.#refuse(socket);
+      return;
+    }
+    this.#admitted++;
+    socket.once('close', () => this.#admitted--);
+    this.#track(socket, 'proxy');
+    this.#outer.emit('connection', socket);
+  }
+
+  /**
+   * Past the cap: a 503 the client can read (it has sent nothing yet, so the answer comes
+   * first), then close. What the client sends meanwhile is read and dropped, so the close is
+   * not a reset that could destroy the answer; the socket lingers at most a second, and at
+   * most as many refused sockets linger as the cap admits.
+   */
+  #refuse(socket: Socket): void {
+    const { metrics, logger, maxConnections } = this.#opts;
+    metrics.connectionsRefused.inc({ cause: 'connection_limit' });
+    const now = Date.now();
+    if (now - this.#lastRefusalAt > REFUSAL_BURST_GAP_MS)
+      logger.warn(
+        { maxConnections },
+        'connection limit reached: new connections are refused with 503 until some close',
+      );
+    this.#lastRefusalAt = now;
+    socket.on('error', () => socket.destroy());
+    if (this.#lingering >= maxConnections) {
+      socket.destroy();
+      return;
+    }
+    this.#lingering++;
+    socket.once('close', () => this.#lingering--);
+    socket.setTimeout(REFUSAL_LINGER_MS, () => socket.destroy());
+    socket.once('end', () => socket.destroy());
+    socket.resume();
+    const body = `provenance-proxy: too many open connections (limit ${maxConnections}); retry later\n`;
+    socket.end(
+      `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nx-provenance-proxy-error: connection_limit\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
 
   #track(socket: Duplex, kind: 'proxy' | 'intercepted' | 'tunnel'): void {
