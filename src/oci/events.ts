@@ -129,10 +129,18 @@ export interface BlobPulledEvent extends RepositoryEventBase {
   readonly type: 'blobPulled';
   /** The digest asked for. */
   readonly digest: string;
-  readonly computedDigest: string;
+  /** sha256 of the body received; null when it was part of the blob only (a ranged read). */
+  readonly computedDigest: string | null;
+  /** Bytes received. */
   readonly size: number;
   readonly verification: BlobVerification;
   readonly redirectedTo: string | null;
+  /**
+   * The `Content-Range` of a `206` answer (`unknown` when the registry sent none); null for a
+   * `200`. Absent in journals written before ranged reads were recorded. A ranged read that
+   * did not span the whole blob is `unverifiable` with a null `computedDigest`.
+   */
+  readonly contentRange?: string | null;
 }
 
 export type MismatchContext = 'blob-upload' | 'manifest-push' | 'manifest-pull' | 'blob-pull';

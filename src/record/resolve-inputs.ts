@@ -41,9 +41,12 @@ export interface ResolvedBlobInput {
   readonly registry: string;
   readonly repository: string;
   readonly digest: string;
-  readonly computedDigest: string;
+  /** null when the build read part of the blob only (ranged reads): nothing was computed. */
+  readonly computedDigest: string | null;
   readonly verification: BlobVerification;
   readonly size: number;
+  /** The chosen pull was a ranged read of part of the blob. */
+  readonly partial: boolean;
 }
 
 export interface ResolvedArtifact {
@@ -174,6 +177,7 @@ export function resolveInputs(record: BuildRecord): ResolvedInputs {
       computedDigest: worst.computedDigest,
       verification: worst.verification,
       size: worst.size,
+      partial: worst.computedDigest === null,
     });
   }
 
