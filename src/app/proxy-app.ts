@@ -88,6 +88,7 @@ export async function startProxy(
     upstreamSecureContext: secureContext,
     planner: stages.planner,
     sink: stages.onExchange,
+    onTunnel: stages.onTunnel,
     metrics,
     logger,
   });

@@ -106,4 +106,9 @@ export interface TunnelRecord {
   readonly startedAt: number;
   readonly finishedAt: number;
   readonly failure: ExchangeFailure | null;
+  /**
+   * Set when the "tunnel" is an upgraded HTTP connection (the `Upgrade:` protocol asked for,
+   * e.g. `websocket`) rather than a CONNECT: both carry bytes the proxy does not observe.
+   */
+  readonly upgrade?: string;
 }

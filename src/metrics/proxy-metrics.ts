@@ -23,7 +23,7 @@ export class ProxyMetrics {
     });
     this.bytes = new Counter({
       name: 'provenance_proxy_bytes_total',
-      help: 'Body bytes relayed; direction is "in" (client to upstream) or "out" (upstream to client); mode is intercepted, plain or tunnel',
+      help: 'Body bytes relayed; direction is "in" (client to upstream) or "out" (upstream to client); mode is intercepted, plain, tunnel (blind CONNECT) or upgrade (switched protocols, e.g. WebSocket)',
       labelNames: ['direction', 'mode'],
       registers,
     });
