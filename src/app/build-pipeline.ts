@@ -49,19 +49,21 @@ export async function openBuildPipeline(
   const { registry, control } = ctx;
   const journal = await Journal.open({ dir: options.dataDir, name: 'observations.jsonl', logger, registry });
   const egress = new EgressTally();
-  const replayed: OciEvent[] = [];
+  // Streamed: each observation is applied as it is read and its body (a parsed manifest) is
+  // dropped at once; the record keeps only manifest facts, so a restart costs what the record
+  // holds, not what the journal holds.
+  const record = new BuildRecord();
   let finishedOn: number | null = null;
   for await (const entry of journal.entries()) {
     if (entry.kind.startsWith('oci.')) {
-      replayed.push(entry.data as OciEvent);
+      record.apply(entry.data as OciEvent);
       // The build went on after an earlier finalize (the sidecar restarted mid-build).
       finishedOn = null;
     } else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
   }
-  const record = BuildRecord.from(replayed);
-  if (replayed.length > 0)
-    logger.info({ observations: replayed.length }, 'rebuilt the build record from the journal');
+  if (record.size > 0)
+    logger.info({ observations: record.size }, 'rebuilt the build record from the journal');
   const ociMetrics = new OciMetrics(registry);
   const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger);
 

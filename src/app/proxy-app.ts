@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { ControlServer } from '../control/control-server.js';
 import { InvalidOptionError } from '../errors.js';
+import { CaptureBudget } from '../http/capture-budget.js';
 import {
   type ExchangePlanner,
   type ExchangeSink,
@@ -82,7 +83,12 @@ export async function startProxy(
     onLookup: (result) => metrics.leafCache.inc({ result }),
   });
   const { httpsAgent, httpAgent, secureContext } = createUpstreamAgents(trustedRoots, metrics);
+  const captureBudget = new CaptureBudget(options.maxCaptureBytesTotal, () =>
+    metrics.captureBudgetExceeded.inc(),
+  );
+  metrics.capturedBytesSource = () => captureBudget.inUse;
   const forwarder = new ExchangeForwarder({
+    captureBudget,
     httpsAgent,
     httpAgent,
     upstreamSecureContext: secureContext,

@@ -35,6 +35,7 @@ export interface RunOptions {
   readonly provenanceDir: string | null;
   readonly reportRetryBaseMs: number;
   readonly reportRetryMaxMs: number;
+  readonly maxCaptureBytesTotal: number;
 }
 
 type Kind =
@@ -232,6 +233,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: '60s',
     help: 'longest delay between retries of a failed report; reports are retried until delivered',
   },
+  {
+    key: 'maxCaptureBytesTotal',
+    flag: 'max-capture-bytes-total',
+    kind: 'bytes',
+    default: '32MiB',
+    help: 'body bytes all exchanges in flight may keep for parsing together (≥ --max-manifest-bytes); past it bodies are relayed and hashed, and recorded as not inspected',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -280,6 +288,12 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   if (sameAddress(options.listen, options.controlListen)) {
     throw new InvalidOptionError('--control-listen', 'must differ from --listen');
+  }
+  if (options.maxCaptureBytesTotal < options.maxManifestBytes) {
+    throw new InvalidOptionError(
+      '--max-capture-bytes-total',
+      'must be at least --max-manifest-bytes (one largest manifest must fit)',
+    );
   }
   return { ...options, caCertOut: options.caCertOut ?? `${options.dataDir.replace(/\/$/, '')}/ca.pem` };
 }

@@ -46,6 +46,11 @@ export interface BodyRecord {
   /** The body was longer than the capture limit, so `captured` is null although capture was asked for. */
   readonly captureOverflow: boolean;
   /**
+   * Capture was asked for but the global budget of captured bytes in flight was spent
+   * (`--max-capture-bytes-total`): the body was relayed and hashed, not kept.
+   */
+  readonly captureBudgetExceeded?: boolean;
+  /**
    * The running hash *continued* from `ExchangePlan.continueRequestHash`, not yet digested.
    * Present only when the plan asked for continuation. Callers must `.copy()` before digesting.
    */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { redactUrl } from '../log/logger.js';
 import { type ProxyMetrics, statusClass } from '../metrics/proxy-metrics.js';
 import { BodyTap } from './body-tap.js';
+import type { CaptureBudget } from './capture-budget.js';
 import type {
   CompletedExchange,
   ExchangeFailure,
@@ -44,6 +45,8 @@ export interface ForwarderDeps {
   readonly onTunnel?: (record: TunnelRecord) => void;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  /** Caps the body bytes all captures in flight hold together; unlimited when absent. */
+  readonly captureBudget?: CaptureBudget;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
@@ -143,7 +146,11 @@ export class ExchangeForwarder {
       headers: req.headers,
     };
     const plan = this.#plan(head);
-    const requestTap = new BodyTap(plan.captureRequestBytes, plan.continueRequestHash);
+    const requestTap = new BodyTap(
+      plan.captureRequestBytes,
+      plan.continueRequestHash,
+      this.#deps.captureBudget,
+    );
     requestTap.observe(req);
     const state: InFlight = {
       target,
@@ -305,7 +312,7 @@ export class ExchangeForwarder {
     if (!state) return;
     state.status = proxyRes.statusCode ?? null;
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
-    const tap = new BodyTap(state.captureResponseBytes);
+    const tap = new BodyTap(state.captureResponseBytes, null, this.#deps.captureBudget);
     tap.observe(proxyRes);
     state.responseTap = tap;
     proxyRes.once('aborted', () => this.#upstreamCutResponse(state, res));

@@ -12,6 +12,10 @@ export class ProxyMetrics {
   readonly requestDuration: Histogram<'method'>;
   readonly tunnels: Counter<'result'>;
   readonly exchangeSinkErrors: Counter;
+  readonly captureBudgetExceeded: Counter;
+  readonly capturedBytesInFlight: Gauge;
+  /** What capturedBytesInFlight reports at each scrape (the capture budget sets it). */
+  capturedBytesSource: () => number = () => 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -74,6 +78,20 @@ export class ProxyMetrics {
       name: 'provenance_proxy_exchange_sink_errors_total',
       help: 'Completed exchanges a later stage failed to take (a bug: the exchange is logged and the proxy carries on)',
       registers,
+    });
+    this.captureBudgetExceeded = new Counter({
+      name: 'provenance_proxy_capture_budget_exceeded_total',
+      help: 'Bodies (manifests, token answers) relayed and hashed but not kept for inspection because --max-capture-bytes-total was in use',
+      registers,
+    });
+    const source = () => this.capturedBytesSource();
+    this.capturedBytesInFlight = new Gauge({
+      name: 'provenance_proxy_captured_bytes_in_flight',
+      help: 'Body bytes held in memory for inspection by exchanges in flight (bounded by --max-capture-bytes-total)',
+      registers,
+      collect() {
+        this.set(source());
+      },
     });
   }
 }

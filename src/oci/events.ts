@@ -190,7 +190,9 @@ export type AnomalyCode =
   | 'upload_location_missing'
   | 'upload_session_unknown'
   | 'upload_range_disagrees'
-  | 'invalid_request_acknowledged';
+  | 'invalid_request_acknowledged'
+  /** A manifest the proxy digested but could not parse: the capture budget was spent (no children, no blobs). */
+  | 'manifest_not_inspected';
 
 export type OciEvent =
   | BlobUploadedEvent

@@ -411,6 +411,7 @@ class Context {
       unparsed: body.unparsed,
       redirectedTo,
     });
+    this.notInspected(repository, body.unparsed, 'pulled', digest);
     for (const { source, expected } of mismatches) {
       this.mismatch(registry, repository, 'manifest-pull', source, expected, digest);
     }
@@ -451,6 +452,7 @@ class Context {
       unparsed: body.unparsed,
       ociSubject: this.digestHeader('oci-subject'),
     });
+    this.notInspected(repository, body.unparsed, 'pushed', digest);
     if (agreement.registryDigest === false) {
       this.mismatch(
         this.registry,
@@ -750,7 +752,12 @@ class Context {
             reason: 'over_capture_limit',
             detail: `${body.size} bytes, limit ${this.options.manifestCaptureLimit}`,
           }
-        : { reason: 'not_captured', detail: 'body was not captured' };
+        : body.captureBudgetExceeded
+          ? {
+              reason: 'capture_budget_exceeded',
+              detail: `${body.size} bytes not kept: the budget of captured bytes in flight was spent`,
+            }
+          : { reason: 'not_captured', detail: 'body was not captured' };
       return {
         mediaType: contentType,
         contentType,
@@ -849,6 +856,16 @@ class Context {
     observed: string,
   ): void {
     this.emit({ type: 'digestMismatch', registry, repository, context, source, expected, observed });
+  }
+
+  /** A manifest the budget kept the proxy from reading is said so, loudly: its children and blobs are unknown. */
+  private notInspected(repository: string, unparsed: Unparsed | null, what: string, digest: string): void {
+    if (unparsed?.reason !== 'capture_budget_exceeded') return;
+    this.anomaly(
+      'manifest_not_inspected',
+      repository,
+      `manifest ${digest} ${what} but not inspected: ${unparsed.detail}`,
+    );
   }
 
   private anomaly(code: OciAnomalyEvent['code'], repository: string | null, detail: string): void {

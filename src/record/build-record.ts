@@ -6,11 +6,15 @@ import type {
   GenericArtifactEvent,
   ManifestDeletedEvent,
   ManifestPresentEvent,
-  ManifestPulledEvent,
-  ManifestPushedEvent,
   OciAnomalyEvent,
   OciEvent,
 } from '../oci/events.js';
+import {
+  type RecordedManifestPull,
+  type RecordedManifestPush,
+  recordedPull,
+  recordedPush,
+} from './manifest-facts.js';
 
 /**
  * The build record: every OCI event of the build, reduced to the facts the views need.
@@ -38,7 +42,8 @@ export interface BlobClassification {
 export interface RecordedPush {
   /** Position of the event in the record, for "what happened after" questions. */
   readonly seq: number;
-  readonly event: ManifestPushedEvent;
+  /** The push, its manifest reduced to the facts the views need (manifest-facts.ts). */
+  readonly event: RecordedManifestPush;
   /** Config and layers (or artifact blobs) of the manifest, classified at PUT time. Empty for indexes. */
   readonly blobs: readonly BlobClassification[];
 }
@@ -60,7 +65,7 @@ export class BuildRecord {
   private eventCount = 0;
   private readonly blobFacts = new Map<string, BlobFacts>();
   private readonly pushList: RecordedPush[] = [];
-  private readonly pullList: ManifestPulledEvent[] = [];
+  private readonly pullList: RecordedManifestPull[] = [];
   private readonly blobPullList: BlobPulledEvent[] = [];
   private readonly downloadList: GenericArtifactEvent[] = [];
   private readonly uploadList: GenericArtifactEvent[] = [];
@@ -90,14 +95,16 @@ export class BuildRecord {
       case 'blobPresent':
         this.facts(event.registry, event.repository, event.digest).present = true;
         return;
-      case 'manifestPushed':
-        this.pushList.push({ seq, event, blobs: this.classifyBlobs(event) });
+      case 'manifestPushed': {
+        const push = recordedPush(event);
+        this.pushList.push({ seq, event: push, blobs: this.classifyBlobs(push) });
         return;
+      }
       case 'manifestPresent':
         this.presentManifestList.push(event);
         return;
       case 'manifestPulled':
-        this.pullList.push(event);
+        this.pullList.push(recordedPull(event));
         return;
       case 'blobPulled':
         this.blobPullList.push(event);
@@ -131,7 +138,7 @@ export class BuildRecord {
   get pushes(): readonly RecordedPush[] {
     return this.pushList;
   }
-  get manifestPulls(): readonly ManifestPulledEvent[] {
+  get manifestPulls(): readonly RecordedManifestPull[] {
     return this.pullList;
   }
   get blobPulls(): readonly BlobPulledEvent[] {
@@ -169,14 +176,9 @@ export class BuildRecord {
     return { digest, disposition: 'unaccounted', ...problem };
   }
 
-  private classifyBlobs(event: ManifestPushedEvent): BlobClassification[] {
-    const manifest = event.manifest;
-    if (manifest === null) return [];
-    const digests = [
-      ...(manifest.config ? [manifest.config.digest] : []),
-      ...manifest.layers.map((layer) => layer.digest),
-    ];
-    return [...new Set(digests)].map((digest) => this.classifyBlob(event.registry, event.repository, digest));
+  private classifyBlobs(push: RecordedManifestPush): BlobClassification[] {
+    if (push.manifest === null) return [];
+    return push.manifest.blobs.map((digest) => this.classifyBlob(push.registry, push.repository, digest));
   }
 
   private facts(registry: string, repository: string, digest: string): BlobFacts {

@@ -113,8 +113,7 @@ export function resolveInputs(record: BuildRecord): ResolvedInputs {
       acc.verification = pull.verification;
     const manifest = pull.manifest;
     if (manifest !== null) {
-      if (manifest.config) acc.references.add(manifest.config.digest);
-      for (const layer of manifest.layers) acc.references.add(layer.digest);
+      for (const digest of manifest.blobs) acc.references.add(digest);
       for (const child of manifest.manifests) acc.children.push(child.digest);
     }
   }
