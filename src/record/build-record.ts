@@ -67,8 +67,11 @@ export class BuildRecord {
   private readonly pushList: RecordedPush[] = [];
   private readonly pullList: RecordedManifestPull[] = [];
   private readonly blobPullList: BlobPulledEvent[] = [];
-  private readonly downloadList: GenericArtifactEvent[] = [];
-  private readonly uploadList: GenericArtifactEvent[] = [];
+  private readonly downloadList: CountedArtifact[] = [];
+  private readonly uploadList: CountedArtifact[] = [];
+  /** Keys of the repeatable facts already held (see firstTime). */
+  private readonly factKeys = new Set<string>();
+  private readonly artifactIndex = new Map<string, CountedArtifact>();
   private readonly mismatchList: DigestMismatchEvent[] = [];
   private readonly presentManifestList: ManifestPresentEvent[] = [];
   private readonly deletionList: RecordedDeletion[] = [];
@@ -101,29 +104,31 @@ export class BuildRecord {
         return;
       }
       case 'manifestPresent':
-        this.presentManifestList.push(event);
+        if (this.firstTime(event)) this.presentManifestList.push(event);
         return;
-      case 'manifestPulled':
-        this.pullList.push(recordedPull(event));
+      case 'manifestPulled': {
+        const pull = recordedPull(event);
+        if (this.firstTime({ ...pull, manifest: null })) this.pullList.push(pull);
         return;
+      }
       case 'blobPulled':
-        this.blobPullList.push(event);
+        if (this.firstTime(event)) this.blobPullList.push(event);
         return;
       case 'digestMismatch':
-        this.mismatchList.push(event);
+        if (this.firstTime(event)) this.mismatchList.push(event);
         return;
       case 'artifactDownloaded':
-        this.downloadList.push(event);
+        this.countArtifact(this.downloadList, event);
         return;
       case 'artifactUploaded':
-        this.uploadList.push(event);
+        this.countArtifact(this.uploadList, event);
         return;
       case 'manifestDeleted':
       case 'blobDeleted':
         this.deletionList.push({ seq, event });
         return;
       case 'ociAnomaly':
-        this.anomalyList.push(event);
+        if (this.firstTime(event)) this.anomalyList.push(event);
         return;
     }
   }
@@ -144,10 +149,11 @@ export class BuildRecord {
   get blobPulls(): readonly BlobPulledEvent[] {
     return this.blobPullList;
   }
-  get downloads(): readonly GenericArtifactEvent[] {
+  /** Each URL and content once, with how many times the build moved it. */
+  get downloads(): readonly CountedArtifact[] {
     return this.downloadList;
   }
-  get uploads(): readonly GenericArtifactEvent[] {
+  get uploads(): readonly CountedArtifact[] {
     return this.uploadList;
   }
   get mismatches(): readonly DigestMismatchEvent[] {
@@ -181,6 +187,32 @@ export class BuildRecord {
     return push.manifest.blobs.map((digest) => this.classifyBlob(push.registry, push.repository, digest));
   }
 
+  /**
+   * Pulls, HEADs, downloads, mismatches and anomalies repeat: a build (or a loop in it) may
+   * fetch the same thing a million times. The record keeps each distinct fact once (its first
+   * occurrence), so its size follows what the build touched, not how often; the journal keeps
+   * every occurrence.
+   */
+  private firstTime(event: OciEvent): boolean {
+    const { exchangeId: _exchange, at: _at, ...fact } = event;
+    const key = JSON.stringify(fact);
+    if (this.factKeys.has(key)) return false;
+    this.factKeys.add(key);
+    return true;
+  }
+
+  private countArtifact(list: CountedArtifact[], event: GenericArtifactEvent): void {
+    const key = `${event.type} ${event.url} ${event.sha256} ${event.method} ${event.status}`;
+    const known = this.artifactIndex.get(key);
+    if (known !== undefined) {
+      known.count++;
+      return;
+    }
+    const counted: CountedArtifact = { event, count: 1 };
+    this.artifactIndex.set(key, counted);
+    list.push(counted);
+  }
+
   private facts(registry: string, repository: string, digest: string): BlobFacts {
     const key = blobKey(registry, repository, digest);
     let facts = this.blobFacts.get(key);
@@ -190,6 +222,12 @@ export class BuildRecord {
     }
     return facts;
   }
+}
+
+/** A generic artifact, once per URL, content, method and status, with how often it moved. */
+export interface CountedArtifact {
+  readonly event: GenericArtifactEvent;
+  count: number;
 }
 
 export function blobKey(registry: string, repository: string, digest: string): string {

@@ -1,11 +1,6 @@
-import type {
-  BlobPulledEvent,
-  BlobVerification,
-  GenericArtifactEvent,
-  PullVerification,
-} from '../oci/events.js';
+import type { BlobPulledEvent, BlobVerification, PullVerification } from '../oci/events.js';
 import type { ManifestKind } from '../oci/manifest.js';
-import { type BuildRecord, imageKey } from './build-record.js';
+import { type BuildRecord, type CountedArtifact, imageKey } from './build-record.js';
 import { compareLocated, compareStrings } from './compare.js';
 
 /**
@@ -188,9 +183,9 @@ export function resolveInputs(record: BuildRecord): ResolvedInputs {
 }
 
 /** One entry per URL and content; repeated fetches of the same bytes are counted. */
-export function dedupeArtifacts(events: readonly GenericArtifactEvent[]): ResolvedArtifact[] {
+export function dedupeArtifacts(artifacts: readonly CountedArtifact[]): ResolvedArtifact[] {
   const byKey = new Map<string, ResolvedArtifact>();
-  for (const event of events) {
+  for (const { event, count } of artifacts) {
     const key = `${event.url} ${event.sha256}`;
     const current = byKey.get(key);
     byKey.set(
@@ -203,9 +198,9 @@ export function dedupeArtifacts(events: readonly GenericArtifactEvent[]): Resolv
             method: event.method,
             status: event.status,
             contentType: event.contentType,
-            count: 1,
+            count,
           }
-        : { ...current, count: current.count + 1 },
+        : { ...current, count: current.count + count },
     );
   }
   return [...byKey.values()].sort(
