@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
+import { parseRunOptions } from '../../src/config/options.js';
 import { BodyTap } from '../../src/http/body-tap.js';
 import { CaptureBudget } from '../../src/http/capture-budget.js';
 
@@ -63,3 +64,23 @@ t.test('an overflowing or aborted capture gives its reservation back', async (t)
   t.equal(record.complete, false);
   t.equal(budget.inUse, 0, 'a cut body releases at finish too');
 });
+
+t.test(
+  '--max-capture-bytes-total: default 32 MiB, its environment variable, never below one manifest',
+  async (t) => {
+    t.equal(parseRunOptions([], {}).maxCaptureBytesTotal, 32 * 1024 * 1024);
+    t.equal(
+      parseRunOptions([], { PROVENANCE_PROXY_MAX_CAPTURE_BYTES_TOTAL: '8MiB' }).maxCaptureBytesTotal,
+      8 * 1024 * 1024,
+    );
+    t.throws(() => parseRunOptions(['--max-capture-bytes-total', '1MiB'], {}), {
+      code: 'ERR_INVALID_OPTION',
+      message: /at least --max-manifest-bytes/,
+    });
+    t.equal(
+      parseRunOptions(['--max-capture-bytes-total', '1MiB', '--max-manifest-bytes', '1MiB'], {})
+        .maxCaptureBytesTotal,
+      1024 * 1024,
+    );
+  },
+);
