@@ -192,7 +192,9 @@ export type AnomalyCode =
   | 'upload_range_disagrees'
   | 'invalid_request_acknowledged'
   /** A manifest the proxy digested but could not parse: the capture budget was spent (no children, no blobs). */
-  | 'manifest_not_inspected';
+  | 'manifest_not_inspected'
+  /** A manifest GET answered 206 with part of the manifest: read, but no digest can be computed. */
+  | 'manifest_read_partial';
 
 export type OciEvent =
   | BlobUploadedEvent

@@ -307,7 +307,7 @@ class Context {
   ): void {
     const { response } = this.exchange;
     const contentRange = headerValue(this.exchange.responseHeaders, 'content-range');
-    if (response.complete && coversWholeBody(contentRange, response.size)) {
+    if (this.wholeRange()) {
       this.wholeBlobRead(registry, repository, digest, redirectedTo, contentRange);
       return;
     }
@@ -322,6 +322,13 @@ class Context {
       redirectedTo,
       contentRange: contentRange ?? 'unknown',
     });
+  }
+
+  /** A complete 206 whose Content-Range is the whole representation: as good as a 200. */
+  private wholeRange(): boolean {
+    const { response } = this.exchange;
+    const contentRange = headerValue(this.exchange.responseHeaders, 'content-range');
+    return response.complete && coversWholeBody(contentRange, response.size);
   }
 
   private wholeBlobRead(
@@ -364,7 +371,16 @@ class Context {
       this.rememberRedirect({ purpose: 'manifest-read', registry, repository, digest: null, reference }, 0);
       return;
     }
-    if (this.status !== 200) return;
+    if (this.status === 206 && method === 'GET' && !this.wholeRange()) {
+      // Part of a manifest: its digest cannot be computed, but the read is not hidden.
+      this.anomaly(
+        'manifest_read_partial',
+        repository,
+        `ranged read of ${reference.kind === 'tag' ? reference.tag : reference.digest} (${headerValue(this.exchange.responseHeaders, 'content-range') ?? 'no Content-Range'}): not verified`,
+      );
+      return;
+    }
+    if (this.status !== 200 && this.status !== 206) return;
     const registryDigest = this.digestHeader('docker-content-digest');
     if (method === 'HEAD') {
       this.emit({ type: 'manifestPresent', registry, repository, reference, registryDigest });

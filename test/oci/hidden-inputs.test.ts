@@ -254,3 +254,34 @@ function statementContext() {
     egress: { hosts: [], unobservedTunnels: [], blockedRequests: 0 },
   } as unknown as Parameters<typeof buildStatement>[1];
 }
+
+t.test('ranged manifest reads: the whole range is a pull, a part is an anomaly, never silence', async (t) => {
+  const stage = createOciStage();
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] }));
+  const digestOfManifest = sha256(manifest);
+  const whole = run(stage, {
+    method: 'GET',
+    target: `/v2/${REPO}/manifests/${digestOfManifest}`,
+    status: 206,
+    responseHeaders: {
+      'content-type': 'application/vnd.oci.image.index.v1+json',
+      'content-range': `bytes 0-${manifest.length - 1}/${manifest.length}`,
+    },
+    responseBody: manifest,
+  });
+  t.match(ofType(whole, 'manifestPulled'), [
+    { digest: digestOfManifest, verification: 'verified', kind: 'index' },
+  ]);
+  const part = run(stage, {
+    method: 'GET',
+    target: `/v2/${REPO}/manifests/v1`,
+    status: 206,
+    responseHeaders: { 'content-range': `bytes 0-9/${manifest.length}` },
+    responseBody: manifest.subarray(0, 10),
+  });
+  t.same(
+    part.map((e) => e.type),
+    ['ociAnomaly'],
+  );
+  t.match(part[0], { code: 'manifest_read_partial', repository: REPO, detail: /v1 \(bytes 0-9\// });
+});
