@@ -65,12 +65,15 @@ export async function openBuildPipeline(
   const { registry, control } = ctx;
   const journal = await Journal.open({ dir: options.dataDir, name: 'observations.jsonl', logger, registry });
   const egress = new EgressTally();
-  const replayed: OciEvent[] = [];
+  // Streamed: each observation is applied as it is read and its body (a parsed manifest) is
+  // dropped at once; the record keeps only manifest facts, so a restart costs what the record
+  // holds, not what the journal holds.
+  const record = new BuildRecord();
   let finishedOn: number | null = null;
   const unsettled = new UnsettledAttempts();
   for await (const entry of journal.entries()) {
     if (entry.kind.startsWith('oci.')) {
-      replayed.push(entry.data as OciEvent);
+      record.apply(entry.data as OciEvent);
       unsettled.settled((entry.data as OciEvent).exchangeId);
       // The build went on after an earlier finalize (the sidecar restarted mid-build).
       finishedOn = null;
@@ -87,16 +90,15 @@ export async function openBuildPipeline(
     const event = outcomeUnknownAfterRestart(attempt, Date.now());
     await journal.append(`oci.${event.type}`, event);
     await journal.append(PUSH_SETTLED_KIND, { exchangeId: attempt.exchangeId });
-    replayed.push(event);
+    record.apply(event);
     finishedOn = null;
     logger.warn(
       { registry: attempt.registry, repository: attempt.repository, digest: attempt.digest },
       'a manifest push was under way when the proxy stopped: recorded as push_outcome_unknown',
     );
   }
-  const record = BuildRecord.from(replayed);
-  if (replayed.length > 0)
-    logger.info({ observations: replayed.length }, 'rebuilt the build record from the journal');
+  if (record.size > 0)
+    logger.info({ observations: record.size }, 'rebuilt the build record from the journal');
   const ociMetrics = new OciMetrics(registry);
   // Exchanges whose push attempt is journaled and whose outcome is not yet.
   const openAttempts = new Set<string>();

@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { ControlServer } from '../control/control-server.js';
 import { InvalidOptionError } from '../errors.js';
+import { CaptureBudget } from '../http/capture-budget.js';
 import {
   type ExchangePlanner,
   type ExchangeSink,
@@ -85,12 +86,18 @@ export async function startProxy(
     onLookup: (result) => metrics.leafCache.inc({ result }),
   });
   const { httpsAgent, httpAgent, secureContext } = createUpstreamAgents(trustedRoots, metrics);
+  const captureBudget = new CaptureBudget(options.maxCaptureBytesTotal, () =>
+    metrics.captureBudgetExceeded.inc(),
+  );
+  metrics.capturedBytesSource = () => captureBudget.inUse;
   const forwarder = new ExchangeForwarder({
+    captureBudget,
     httpsAgent,
     httpAgent,
     upstreamSecureContext: secureContext,
     planner: stages.planner,
     sink: stages.onExchange,
+    onTunnel: stages.onTunnel,
     metrics,
     logger,
     answerWaitMs: options.upstreamAnswerWaitMs,

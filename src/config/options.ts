@@ -37,6 +37,7 @@ export interface RunOptions {
   readonly reportRetryMaxMs: number;
   readonly upstreamAnswerWaitMs: number;
   readonly maxConnections: number;
+  readonly maxCaptureBytesTotal: number;
 }
 
 type Kind =
@@ -248,6 +249,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: '1024',
     help: 'open client connections at once (plain, intercepted and blind tunnels); more are answered 503 and closed',
   },
+  {
+    key: 'maxCaptureBytesTotal',
+    flag: 'max-capture-bytes-total',
+    kind: 'bytes',
+    default: '32MiB',
+    help: 'body bytes all exchanges in flight may keep for parsing together (≥ --max-manifest-bytes); past it bodies are relayed and hashed, and recorded as not inspected',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -296,6 +304,12 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   if (sameAddress(options.listen, options.controlListen)) {
     throw new InvalidOptionError('--control-listen', 'must differ from --listen');
+  }
+  if (options.maxCaptureBytesTotal < options.maxManifestBytes) {
+    throw new InvalidOptionError(
+      '--max-capture-bytes-total',
+      'must be at least --max-manifest-bytes (one largest manifest must fit)',
+    );
   }
   return { ...options, caCertOut: options.caCertOut ?? `${options.dataDir.replace(/\/$/, '')}/ca.pem` };
 }

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { type CaptureBudget, UNLIMITED_CAPTURE } from './capture-budget.js';
 import type { BodyRecord } from './completed-exchange.js';
 
 /**
@@ -18,9 +19,18 @@ export class BodyTap {
   readonly #captureLimit: number;
   #chunks: Buffer[] | null;
   #overflow = false;
+  readonly #budget: CaptureBudget;
+  /** Bytes of #chunks reserved from the budget. */
+  #reserved = 0;
+  #budgetExceeded = false;
 
-  constructor(captureLimit: number, continueFrom: Hash | 'fresh' | null = null) {
+  constructor(
+    captureLimit: number,
+    continueFrom: Hash | 'fresh' | null = null,
+    budget: CaptureBudget = UNLIMITED_CAPTURE,
+  ) {
     this.#captureLimit = captureLimit;
+    this.#budget = budget;
     this.#chunks = captureLimit > 0 ? [] : null;
     this.#continuesOwnHash = continueFrom === 'fresh';
     this.#continued = continueFrom === null || continueFrom === 'fresh' ? null : continueFrom.copy();
@@ -52,10 +62,15 @@ export class BodyTap {
     this.#hash.update(chunk);
     this.#continued?.update(chunk);
     if (this.#chunks !== null) {
-      if (this.#size <= this.#captureLimit) this.#chunks.push(chunk);
-      else {
-        this.#chunks = null;
+      if (this.#size > this.#captureLimit) {
+        this.#dropCapture();
         this.#overflow = true;
+      } else if (this.#budget.tryReserve(chunk.length)) {
+        this.#reserved += chunk.length;
+        this.#chunks.push(chunk);
+      } else {
+        this.#dropCapture();
+        this.#budgetExceeded = true;
       }
     }
   }
@@ -72,15 +87,30 @@ export class BodyTap {
     };
   }
 
+  #dropCapture(): void {
+    this.#chunks = null;
+    this.#budget.release(this.#reserved);
+    this.#reserved = 0;
+  }
+
   /** Call once, when the exchange is over. */
+  /**
+   * Call once, when the exchange is over. The budget is given back here: the captured bytes
+   * go to the exchange sink, which takes them synchronously, before any other capture runs.
+   */
   finish(): BodyRecord {
     const sha256 = `sha256:${this.#hash.copy().digest('hex')}`;
+    const captured = this.#chunks === null ? null : Buffer.concat(this.#chunks, this.#size);
+    this.#chunks = null;
+    this.#budget.release(this.#reserved);
+    this.#reserved = 0;
     return {
       size: this.#size,
       sha256,
       complete: this.#complete,
-      captured: this.#chunks === null ? null : Buffer.concat(this.#chunks, this.#size),
+      captured,
       captureOverflow: this.#overflow,
+      ...(this.#budgetExceeded ? { captureBudgetExceeded: true } : {}),
       continuedHash: this.#continuesOwnHash ? this.#hash : this.#continued,
     };
   }

@@ -57,6 +57,11 @@ export interface BodyRecord {
   /** The body was longer than the capture limit, so `captured` is null although capture was asked for. */
   readonly captureOverflow: boolean;
   /**
+   * Capture was asked for but the global budget of captured bytes in flight was spent
+   * (`--max-capture-bytes-total`): the body was relayed and hashed, not kept.
+   */
+  readonly captureBudgetExceeded?: boolean;
+  /**
    * The running hash *continued* from `ExchangePlan.continueRequestHash`, not yet digested.
    * Present only when the plan asked for continuation. Callers must `.copy()` before digesting.
    */
@@ -124,4 +129,9 @@ export interface TunnelRecord {
   readonly startedAt: number;
   readonly finishedAt: number;
   readonly failure: ExchangeFailure | null;
+  /**
+   * Set when the "tunnel" is an upgraded HTTP connection (the `Upgrade:` protocol asked for,
+   * e.g. `websocket`) rather than a CONNECT: both carry bytes the proxy does not observe.
+   */
+  readonly upgrade?: string;
 }

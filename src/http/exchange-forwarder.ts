@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { redactUrl } from '../log/logger.js';
 import { type ProxyMetrics, statusClass } from '../metrics/proxy-metrics.js';
 import { BodyTap } from './body-tap.js';
+import type { CaptureBudget } from './capture-budget.js';
 import type {
   CompletedExchange,
   ExchangeFailure,
@@ -15,6 +16,7 @@ import type {
   ExchangePlanner,
   ExchangeSink,
   RequestHead,
+  TunnelRecord,
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
 import { RequestEndGate } from './request-end-gate.js';
@@ -39,6 +41,11 @@ export interface ForwarderDeps {
   readonly upstreamSecureContext: SecureContext;
   readonly planner: ExchangePlanner;
   readonly sink: ExchangeSink;
+  /**
+   * Upgraded connections (WebSocket and any other `Upgrade:` protocol): once switched, their
+   * bytes are not HTTP and nothing inside is observed, so each is reported like a blind tunnel.
+   */
+  readonly onTunnel?: (record: TunnelRecord) => void;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   /**
@@ -47,6 +54,8 @@ export interface ForwarderDeps {
    * is what gets recorded.
    */
   readonly answerWaitMs: number;
+  /** Caps the body bytes all captures in flight hold together; unlimited when absent. */
+  readonly captureBudget?: CaptureBudget;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
@@ -102,10 +111,7 @@ export class ExchangeForwarder {
   readonly #deps: ForwarderDeps;
   readonly #proxy: httpProxy;
   readonly #inFlight = new WeakMap<IncomingMessage, InFlight>();
-  readonly #upgrades = new WeakMap<
-    IncomingMessage,
-    { status: number | null; upstream: ClientRequest | null }
-  >();
+  readonly #upgrades = new WeakMap<IncomingMessage, UpgradeState>();
   #exchangeCounter = 0;
   #active = 0;
   #onIdle: (() => void) | null = null;
@@ -125,9 +131,21 @@ export class ExchangeForwarder {
         upgrade.status = proxyRes.statusCode ?? null;
         // Answered: from here the tunnel may idle as long as both ends like.
         upstreamSocket.setTimeout(0);
+        // Counted beside http-proxy's pipes, which it sets up right after this listener, in the
+        // same tick: no byte flows before both are attached. The heads it unshifts are counted too.
+        upstreamSocket.on('data', (chunk: Buffer) => {
+          upgrade.bytesFromUpstream += chunk.length;
+        });
+        upgrade.clientSocket?.on('data', (chunk: Buffer) => {
+          upgrade.bytesFromClient += chunk.length;
+        });
       });
       proxyReq.once('response', (proxyRes) => {
         upgrade.status = proxyRes.statusCode ?? null;
+        // Upgrade refused: http-proxy pipes this answer's body to the client unhashed.
+        proxyRes.on('data', (chunk: Buffer) => {
+          upgrade.bytesFromUpstream += chunk.length;
+        });
       });
     });
     // Emitted instead of the error callback when the client went away first.
@@ -163,7 +181,11 @@ export class ExchangeForwarder {
     };
     const exchangeId = `${target.connectionId}-${++this.#exchangeCounter}`;
     const plan = this.#plan(head);
-    const requestTap = new BodyTap(plan.captureRequestBytes, plan.continueRequestHash);
+    const requestTap = new BodyTap(
+      plan.captureRequestBytes,
+      plan.continueRequestHash,
+      this.#deps.captureBudget,
+    );
     requestTap.observe(req);
     const state: InFlight = {
       target,
@@ -232,7 +254,13 @@ export class ExchangeForwarder {
     req.url = originTarget;
     const startedAt = Date.now();
     const exchangeId = `${target.connectionId}-${++this.#exchangeCounter}`;
-    const upgrade = { status: null as number | null, upstream: null as ClientRequest | null };
+    const upgrade: UpgradeState = {
+      status: null,
+      upstream: null,
+      clientSocket: socket,
+      bytesFromClient: 0,
+      bytesFromUpstream: 0,
+    };
     this.#upgrades.set(req, upgrade);
     // A client gone before the upstream answered: the pending upstream request goes too.
     socket.once('close', () => upgrade.upstream?.destroy());
@@ -258,6 +286,7 @@ export class ExchangeForwarder {
         requestRelayed: upgrade.status !== null,
         clientLeft: false,
       });
+      this.#reportUpgradeTunnel(req, target, upgrade, startedAt, failure);
     });
     this.#proxy.ws(
       req,
@@ -287,6 +316,38 @@ export class ExchangeForwarder {
         }
       },
     );
+  }
+
+  /** Whatever crossed an upgraded connection (or a refused upgrade's answer) is unobserved egress. */
+  #reportUpgradeTunnel(
+    req: IncomingMessage,
+    target: UpstreamTarget,
+    upgrade: UpgradeState,
+    startedAt: number,
+    failure: ExchangeFailure | null,
+  ): void {
+    const { bytesFromClient, bytesFromUpstream } = upgrade;
+    if (upgrade.status !== 101 && bytesFromClient === 0 && bytesFromUpstream === 0) return;
+    this.#deps.metrics.bytes.inc({ direction: 'in', mode: 'upgrade' }, bytesFromClient);
+    this.#deps.metrics.bytes.inc({ direction: 'out', mode: 'upgrade' }, bytesFromUpstream);
+    const protocol = req.headers.upgrade;
+    const record: TunnelRecord = {
+      connectionId: target.connectionId,
+      authority: target.authority,
+      bytesFromClient,
+      bytesFromUpstream,
+      startedAt,
+      finishedAt: Date.now(),
+      failure,
+      // Client-chosen text: kept short.
+      upgrade: typeof protocol === 'string' ? protocol.slice(0, 64) : 'unknown',
+    };
+    try {
+      this.#deps.onTunnel?.(record);
+    } catch (error) {
+      this.#deps.metrics.exchangeSinkErrors.inc();
+      this.#deps.logger.error({ err: error }, 'a later stage failed to take an upgrade tunnel');
+    }
   }
 
   #plan(head: RequestHead) {
@@ -386,7 +447,7 @@ export class ExchangeForwarder {
     state.status = proxyRes.statusCode ?? null;
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
     state.upstreamResponse = proxyRes;
-    const tap = new BodyTap(state.captureResponseBytes);
+    const tap = new BodyTap(state.captureResponseBytes, null, this.#deps.captureBudget);
     tap.observe(proxyRes);
     state.responseTap = tap;
     proxyRes.once('aborted', () => this.#upstreamCutResponse(state, res));
@@ -605,6 +666,15 @@ export class ExchangeForwarder {
       );
     }
   }
+}
+
+interface UpgradeState {
+  status: number | null;
+  upstream: ClientRequest | null;
+  readonly clientSocket: Duplex | null;
+  /** Bytes after the upgrade request's head, both ways (the switched protocol's, or a refusal's body). */
+  bytesFromClient: number;
+  bytesFromUpstream: number;
 }
 
 /**

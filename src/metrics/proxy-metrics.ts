@@ -13,6 +13,10 @@ export class ProxyMetrics {
   readonly tunnels: Counter<'result'>;
   readonly exchangeSinkErrors: Counter;
   readonly connectionsRefused: Counter<'cause'>;
+  readonly captureBudgetExceeded: Counter;
+  readonly capturedBytesInFlight: Gauge;
+  /** What capturedBytesInFlight reports at each scrape (the capture budget sets it). */
+  capturedBytesSource: () => number = () => 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -24,7 +28,7 @@ export class ProxyMetrics {
     });
     this.bytes = new Counter({
       name: 'provenance_proxy_bytes_total',
-      help: 'Body bytes relayed; direction is "in" (client to upstream) or "out" (upstream to client); mode is intercepted, plain or tunnel',
+      help: 'Body bytes relayed; direction is "in" (client to upstream) or "out" (upstream to client); mode is intercepted, plain, tunnel (blind CONNECT) or upgrade (switched protocols, e.g. WebSocket)',
       labelNames: ['direction', 'mode'],
       registers,
     });
@@ -81,6 +85,20 @@ export class ProxyMetrics {
       help: 'Client connections refused before any request was read, by cause (connection_limit: --max-connections were open)',
       labelNames: ['cause'],
       registers,
+    });
+    this.captureBudgetExceeded = new Counter({
+      name: 'provenance_proxy_capture_budget_exceeded_total',
+      help: 'Bodies (manifests, token answers) relayed and hashed but not kept for inspection because --max-capture-bytes-total was in use',
+      registers,
+    });
+    const source = () => this.capturedBytesSource();
+    this.capturedBytesInFlight = new Gauge({
+      name: 'provenance_proxy_captured_bytes_in_flight',
+      help: 'Body bytes held in memory for inspection by exchanges in flight (bounded by --max-capture-bytes-total)',
+      registers,
+      collect() {
+        this.set(source());
+      },
     });
   }
 }

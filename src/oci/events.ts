@@ -129,10 +129,18 @@ export interface BlobPulledEvent extends RepositoryEventBase {
   readonly type: 'blobPulled';
   /** The digest asked for. */
   readonly digest: string;
-  readonly computedDigest: string;
+  /** sha256 of the body received; null when it was part of the blob only (a ranged read). */
+  readonly computedDigest: string | null;
+  /** Bytes received. */
   readonly size: number;
   readonly verification: BlobVerification;
   readonly redirectedTo: string | null;
+  /**
+   * The `Content-Range` of a `206` answer (`unknown` when the registry sent none); null for a
+   * `200`. Absent in journals written before ranged reads were recorded. A ranged read that
+   * did not span the whole blob is `unverifiable` with a null `computedDigest`.
+   */
+  readonly contentRange?: string | null;
 }
 
 export type MismatchContext = 'blob-upload' | 'manifest-push' | 'manifest-pull' | 'blob-pull';
@@ -191,7 +199,11 @@ export type AnomalyCode =
    * A manifest PUT went upstream whole and no trustworthy answer came back (the upstream
    * failed or was silent, or the proxy stopped first): the registry may hold it. Never a push.
    */
-  | 'push_outcome_unknown';
+  | 'push_outcome_unknown'
+  /** A manifest the proxy digested but could not parse: the capture budget was spent (no children, no blobs). */
+  | 'manifest_not_inspected'
+  /** A manifest GET answered 206 with part of the manifest: read, but no digest can be computed. */
+  | 'manifest_read_partial';
 
 export type OciEvent =
   | BlobUploadedEvent

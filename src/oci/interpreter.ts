@@ -33,9 +33,9 @@ import type { ManifestReference } from './reference.js';
 import { classifyRoute, type OciRoute, type UploadSessionRoute } from './route.js';
 import {
   bearerRealmOf,
-  looksLikeTokenRequest,
+  isTokenCandidate,
+  isTokenResponse,
   NO_TOKEN_REALMS,
-  realmKey,
   type TokenRealms,
 } from './token-realms.js';
 import {
@@ -136,8 +136,10 @@ class Context {
     if (this.status !== 401 || route.kind === 'not-oci') return;
     const realm = bearerRealmOf(headerValue(this.exchange.responseHeaders, 'www-authenticate'));
     // Bounded: a build talking to a hostile "registry" must not grow the proxy's memory with realms.
+    // A realm that is itself an OCI endpoint is never kept: it could only serve to shadow one.
     if (
       realm === null ||
+      isOciEndpoint(realm) ||
       this.state.tokenRealms.has(realm) ||
       this.state.tokenRealms.size >= MAX_TOKEN_REALMS
     )
@@ -256,14 +258,14 @@ class Context {
         return;
       case 'invalid':
         // Some realms live under /v2/ (gcr.io/v2/token, quay.io/v2/auth).
-        if (this.isTokenRequest()) return;
+        if (this.isTokenExchange()) return;
         if (isSuccess(this.status) && this.exchange.method.toUpperCase() !== 'HEAD') {
           this.anomaly('invalid_request_acknowledged', null, `${route.code}: ${route.reason}`);
           this.genericArtifact();
         }
         return;
       case 'not-oci':
-        if (!this.isTokenRequest()) this.genericArtifact();
+        if (!this.isTokenExchange()) this.genericArtifact();
         return;
     }
   }
@@ -285,12 +287,64 @@ class Context {
       );
       return;
     }
+    if (this.status === 206 && method === 'GET') {
+      this.rangedBlobRead(registry, repository, digest, redirectedTo);
+      return;
+    }
     if (this.status !== 200) return;
     if (method === 'HEAD') {
       this.emit({ type: 'blobPresent', registry, repository, digest: digest.value });
       return;
     }
     if (method !== 'GET' || !this.exchange.response.complete) return;
+    this.wholeBlobRead(registry, repository, digest, redirectedTo, null);
+  }
+
+  /**
+   * A `Range` read answered 206. When its Content-Range spans the whole blob the body is the
+   * blob and is verified as any pull; otherwise the proxy saw part of it: the input is recorded
+   * under the digest the client asked for, with no computed digest and `unverifiable`, so no
+   * report claims a digest the proxy did not compute.
+   */
+  private rangedBlobRead(
+    registry: string,
+    repository: string,
+    digest: Digest,
+    redirectedTo: string | null,
+  ): void {
+    const { response } = this.exchange;
+    const contentRange = headerValue(this.exchange.responseHeaders, 'content-range');
+    if (this.wholeRange()) {
+      this.wholeBlobRead(registry, repository, digest, redirectedTo, contentRange);
+      return;
+    }
+    this.emit({
+      type: 'blobPulled',
+      registry,
+      repository,
+      digest: digest.value,
+      computedDigest: null,
+      size: response.size,
+      verification: 'unverifiable',
+      redirectedTo,
+      contentRange: contentRange ?? 'unknown',
+    });
+  }
+
+  /** A complete 206 whose Content-Range is the whole representation: as good as a 200. */
+  private wholeRange(): boolean {
+    const { response } = this.exchange;
+    const contentRange = headerValue(this.exchange.responseHeaders, 'content-range');
+    return response.complete && coversWholeBody(contentRange, response.size);
+  }
+
+  private wholeBlobRead(
+    registry: string,
+    repository: string,
+    digest: Digest,
+    redirectedTo: string | null,
+    contentRange: string | null,
+  ): void {
     const computedDigest = this.exchange.response.sha256;
     const verification: BlobVerification = !isVerifiable(digest)
       ? 'unverifiable'
@@ -306,6 +360,7 @@ class Context {
       size: this.exchange.response.size,
       verification,
       redirectedTo,
+      contentRange,
     });
     if (verification === 'mismatch')
       this.mismatch(registry, repository, 'blob-pull', 'reference', digest.value, computedDigest);
@@ -323,7 +378,16 @@ class Context {
       this.rememberRedirect({ purpose: 'manifest-read', registry, repository, digest: null, reference }, 0);
       return;
     }
-    if (this.status !== 200) return;
+    if (this.status === 206 && method === 'GET' && !this.wholeRange()) {
+      // Part of a manifest: its digest cannot be computed, but the read is not hidden.
+      this.anomaly(
+        'manifest_read_partial',
+        repository,
+        `ranged read of ${reference.kind === 'tag' ? reference.tag : reference.digest} (${headerValue(this.exchange.responseHeaders, 'content-range') ?? 'no Content-Range'}): not verified`,
+      );
+      return;
+    }
+    if (this.status !== 200 && this.status !== 206) return;
     const registryDigest = this.digestHeader('docker-content-digest');
     if (method === 'HEAD') {
       this.emit({ type: 'manifestPresent', registry, repository, reference, registryDigest });
@@ -370,6 +434,7 @@ class Context {
       unparsed: body.unparsed,
       redirectedTo,
     });
+    this.notInspected(repository, body.unparsed, 'pulled', digest);
     for (const { source, expected } of mismatches) {
       this.mismatch(registry, repository, 'manifest-pull', source, expected, digest);
     }
@@ -416,6 +481,7 @@ class Context {
       unparsed: body.unparsed,
       ociSubject: this.digestHeader('oci-subject'),
     });
+    this.notInspected(repository, body.unparsed, 'pushed', digest);
     if (agreement.registryDigest === false) {
       this.mismatch(
         this.registry,
@@ -663,13 +729,18 @@ class Context {
 
   // --- everything else ---------------------------------------------------------------------
 
-  private isTokenRequest(): boolean {
-    const path = this.path();
-    if (this.state.tokenRealms.has(realmKey(this.exchange.authority, path))) return true;
-    const queryStart = this.exchange.target.indexOf('?');
-    const query = new URLSearchParams(queryStart === -1 ? '' : this.exchange.target.slice(queryStart + 1));
-    const contentType = normaliseContentType(headerValue(this.exchange.requestHeaders, 'content-type'));
-    return looksLikeTokenRequest(this.exchange.method.toUpperCase(), path, query, contentType);
+  /** A token request *and* a token answer: only then is the exchange a credential, not an input. */
+  private isTokenExchange(): boolean {
+    const candidate = isTokenCandidate(
+      this.state.tokenRealms,
+      this.exchange.authority,
+      this.exchange.method,
+      this.exchange.target,
+      normaliseContentType(headerValue(this.exchange.requestHeaders, 'content-type')),
+    );
+    if (!candidate) return false;
+    // A refused token request moved no input; a 2xx must prove it answered a token.
+    return !isSuccess(this.status) || isTokenResponse(this.exchange.response.captured);
   }
 
   /** Non-OCI bodies: a 2xx GET that returned one, a 2xx PUT/POST/PATCH that sent one. */
@@ -725,7 +796,12 @@ class Context {
             reason: 'over_capture_limit',
             detail: `${body.size} bytes, limit ${this.options.manifestCaptureLimit}`,
           }
-        : { reason: 'not_captured', detail: 'body was not captured' };
+        : body.captureBudgetExceeded
+          ? {
+              reason: 'capture_budget_exceeded',
+              detail: `${body.size} bytes not kept: the budget of captured bytes in flight was spent`,
+            }
+          : { reason: 'not_captured', detail: 'body was not captured' };
       return {
         mediaType: contentType,
         contentType,
@@ -826,6 +902,16 @@ class Context {
     this.emit({ type: 'digestMismatch', registry, repository, context, source, expected, observed });
   }
 
+  /** A manifest the budget kept the proxy from reading is said so, loudly: its children and blobs are unknown. */
+  private notInspected(repository: string, unparsed: Unparsed | null, what: string, digest: string): void {
+    if (unparsed?.reason !== 'capture_budget_exceeded') return;
+    this.anomaly(
+      'manifest_not_inspected',
+      repository,
+      `manifest ${digest} ${what} but not inspected: ${unparsed.detail}`,
+    );
+  }
+
   private anomaly(code: OciAnomalyEvent['code'], repository: string | null, detail: string): void {
     this.emit({ type: 'ociAnomaly', code, registry: this.registry, repository, detail });
   }
@@ -843,6 +929,22 @@ export function referenceValue(reference: ManifestReference): ReferenceValue {
 
 function kindFromMediaType(mediaType: string | null): ManifestKind {
   return isIndexMediaType(mediaType) ? 'index' : 'image';
+}
+
+/** `bytes 0-(n-1)/n` with n the bytes received: a 206 that carried the whole representation. */
+function coversWholeBody(contentRange: string | null, size: number): boolean {
+  const match = contentRange === null ? null : /^bytes\s+(\d+)-(\d+)\/(\d+)$/i.exec(contentRange);
+  if (!match) return false;
+  const [first, last, total] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return first === 0 && last === total - 1 && total === size && size > 0;
+}
+
+/** `authority/path` of a realm names an OCI endpoint (anything under /v2/ that classifies as one). */
+function isOciEndpoint(realm: string): boolean {
+  const slash = realm.indexOf('/');
+  if (slash === -1) return false;
+  const kind = classifyRoute('GET', realm.slice(slash)).kind;
+  return kind !== 'not-oci' && kind !== 'invalid';
 }
 
 function isSuccess(status: number): boolean {

@@ -85,7 +85,9 @@ export type ManifestUnparsedReason =
   | 'not_an_object'
   | 'unknown_media_type'
   | 'unsupported_media_type'
-  | 'invalid_structure';
+  | 'invalid_structure'
+  /** The global budget of captured bytes in flight was spent: relayed and hashed, not kept. */
+  | 'capture_budget_exceeded';
 
 export interface MediaTypeCheck {
   /** Content-Type without parameters, lowercased; null when absent. */

@@ -1,9 +1,11 @@
 import type { ExchangePlan, ExchangePlanner, RequestHead } from '../http/completed-exchange.js';
 import { type InterpreterState, referenceValue } from './interpreter.js';
 import type { InterpreterOptions } from './interpreter-options.js';
+import { normaliseContentType } from './manifest.js';
 import type { PushAttemptRecorder } from './push-attempts.js';
 import { findRedirect } from './redirects.js';
 import { classifyRoute } from './route.js';
+import { isTokenCandidate, TOKEN_RESPONSE_CAPTURE_LIMIT } from './token-realms.js';
 import { hashSeedFor, sessionKey } from './upload-sessions.js';
 
 /**
@@ -51,9 +53,10 @@ export function planExchange(
         : { captureRequestBytes: 0, captureResponseBytes: 0, continueRequestHash: seed };
     }
     case 'not-oci':
-      return followsManifestRedirect(state, head, method)
-        ? capture(0, options.manifestCaptureLimit)
-        : NO_PLAN;
+      if (followsManifestRedirect(state, head, method)) return capture(0, options.manifestCaptureLimit);
+      return tokenCandidate(state, head, method) ? TOKEN_ANSWER : NO_PLAN;
+    case 'invalid':
+      return tokenCandidate(state, head, method) ? TOKEN_ANSWER : NO_PLAN;
     default:
       return NO_PLAN;
   }
@@ -78,6 +81,18 @@ const FRESH: ExchangePlan = Object.freeze({
   captureResponseBytes: 0,
   continueRequestHash: 'fresh',
 });
+
+/** A token candidate's answer is kept (small) so the interpreter can tell a token from a download. */
+const TOKEN_ANSWER: ExchangePlan = Object.freeze({
+  captureRequestBytes: 0,
+  captureResponseBytes: TOKEN_RESPONSE_CAPTURE_LIMIT,
+  continueRequestHash: null,
+});
+
+function tokenCandidate(state: InterpreterState, head: RequestHead, method: string): boolean {
+  const contentType = normaliseContentType(head.headers['content-type']);
+  return isTokenCandidate(state.tokenRealms, head.authority, method, head.target, contentType);
+}
 
 function capture(requestBytes: number, responseBytes: number): ExchangePlan {
   return {

@@ -41,3 +41,67 @@ export function looksLikeTokenRequest(
   if (query.has('scope') || query.has('service')) return true;
   return method === 'POST' && contentType === 'application/x-www-form-urlencoded';
 }
+
+/**
+ * Token answers are small JSON objects; 16 KiB holds a JWT with a certificate chain (`x5c`).
+ * The planner captures a token candidate's answer up to this, so the interpreter can see what it is.
+ */
+export const TOKEN_RESPONSE_CAPTURE_LIMIT = 16 * 1024;
+
+/** The fields the distribution token and OAuth2 token answers define; nothing else is a token answer. */
+const TOKEN_RESPONSE_FIELDS: ReadonlySet<string> = new Set([
+  'token',
+  'access_token',
+  'refresh_token',
+  'expires_in',
+  'issued_at',
+  'token_type',
+  'scope',
+]);
+
+/**
+ * Whether a token candidate's answer is a token. A request's shape or a realm named in a
+ * challenge only makes a *candidate*: both are chosen by the build (any URL may carry
+ * `?service=&scope=`, a hostile registry may name any URL its realm). The answer must be a
+ * captured JSON object holding a token and only token fields; anything else (a tarball, a
+ * script, a JSON document with other fields) is a download like any other, and is recorded.
+ */
+export function isTokenResponse(captured: Buffer | null): boolean {
+  if (captured === null || captured.length === 0) return false;
+  let json: unknown;
+  try {
+    json = JSON.parse(captured.toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return false;
+  const record = json as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (!keys.every((key) => TOKEN_RESPONSE_FIELDS.has(key))) return false;
+  return typeof record['token'] === 'string' || typeof record['access_token'] === 'string';
+}
+
+/**
+ * A request that may be a token request: to a realm a challenge named, or shaped like one.
+ * Only ever asked of requests that are no OCI endpoint (`not-oci`, `invalid` routes): an OCI
+ * route is classified by its path, whatever its query or the realms say.
+ */
+export function isTokenCandidate(
+  realms: TokenRealms,
+  authority: string,
+  method: string,
+  target: string,
+  contentType: string | null,
+): boolean {
+  const queryStart = target.indexOf('?');
+  const raw = queryStart === -1 ? target : target.slice(0, queryStart);
+  let path = raw;
+  try {
+    path = new URL(raw, 'http://x').pathname;
+  } catch {
+    // Keep the raw path: it is only compared, never followed.
+  }
+  if (realms.has(realmKey(authority, path))) return true;
+  const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
+  return looksLikeTokenRequest(method.toUpperCase(), path, query, contentType);
+}

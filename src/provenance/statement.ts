@@ -260,8 +260,15 @@ function dependenciesOf(inputs: ResolvedInputs): ResourceDescriptor[] {
   for (const blob of inputs.looseBlobs) {
     dependencies.push({
       uri: formatDigestReference(blob.registry, blob.repository, blob.digest),
-      digest: digestSet(blob.computedDigest),
-      annotations: { kind: 'oci-blob', verification: blob.verification, size: blob.size },
+      // A ranged read of part of the blob computed nothing: the digest is the one asked for,
+      // and the annotations say the proxy did not verify it.
+      digest: digestSet(blob.computedDigest ?? blob.digest),
+      annotations: {
+        kind: 'oci-blob',
+        verification: blob.verification,
+        size: blob.size,
+        ...(blob.partial ? { fetched: 'partial' } : {}),
+      },
     });
   }
   for (const download of inputs.downloads) {

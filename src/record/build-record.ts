@@ -6,11 +6,15 @@ import type {
   GenericArtifactEvent,
   ManifestDeletedEvent,
   ManifestPresentEvent,
-  ManifestPulledEvent,
-  ManifestPushedEvent,
   OciAnomalyEvent,
   OciEvent,
 } from '../oci/events.js';
+import {
+  type RecordedManifestPull,
+  type RecordedManifestPush,
+  recordedPull,
+  recordedPush,
+} from './manifest-facts.js';
 
 /**
  * The build record: every OCI event of the build, reduced to the facts the views need.
@@ -38,7 +42,8 @@ export interface BlobClassification {
 export interface RecordedPush {
   /** Position of the event in the record, for "what happened after" questions. */
   readonly seq: number;
-  readonly event: ManifestPushedEvent;
+  /** The push, its manifest reduced to the facts the views need (manifest-facts.ts). */
+  readonly event: RecordedManifestPush;
   /** Config and layers (or artifact blobs) of the manifest, classified at PUT time. Empty for indexes. */
   readonly blobs: readonly BlobClassification[];
 }
@@ -60,10 +65,13 @@ export class BuildRecord {
   private eventCount = 0;
   private readonly blobFacts = new Map<string, BlobFacts>();
   private readonly pushList: RecordedPush[] = [];
-  private readonly pullList: ManifestPulledEvent[] = [];
+  private readonly pullList: RecordedManifestPull[] = [];
   private readonly blobPullList: BlobPulledEvent[] = [];
-  private readonly downloadList: GenericArtifactEvent[] = [];
-  private readonly uploadList: GenericArtifactEvent[] = [];
+  private readonly downloadList: CountedArtifact[] = [];
+  private readonly uploadList: CountedArtifact[] = [];
+  /** Keys of the repeatable facts already held (see firstTime). */
+  private readonly factKeys = new Set<string>();
+  private readonly artifactIndex = new Map<string, CountedArtifact>();
   private readonly mismatchList: DigestMismatchEvent[] = [];
   private readonly presentManifestList: ManifestPresentEvent[] = [];
   private readonly deletionList: RecordedDeletion[] = [];
@@ -90,33 +98,37 @@ export class BuildRecord {
       case 'blobPresent':
         this.facts(event.registry, event.repository, event.digest).present = true;
         return;
-      case 'manifestPushed':
-        this.pushList.push({ seq, event, blobs: this.classifyBlobs(event) });
+      case 'manifestPushed': {
+        const push = recordedPush(event);
+        this.pushList.push({ seq, event: push, blobs: this.classifyBlobs(push) });
         return;
+      }
       case 'manifestPresent':
-        this.presentManifestList.push(event);
+        if (this.firstTime(event)) this.presentManifestList.push(event);
         return;
-      case 'manifestPulled':
-        this.pullList.push(event);
+      case 'manifestPulled': {
+        const pull = recordedPull(event);
+        if (this.firstTime({ ...pull, manifest: null })) this.pullList.push(pull);
         return;
+      }
       case 'blobPulled':
-        this.blobPullList.push(event);
+        if (this.firstTime(event)) this.blobPullList.push(event);
         return;
       case 'digestMismatch':
-        this.mismatchList.push(event);
+        if (this.firstTime(event)) this.mismatchList.push(event);
         return;
       case 'artifactDownloaded':
-        this.downloadList.push(event);
+        this.countArtifact(this.downloadList, event);
         return;
       case 'artifactUploaded':
-        this.uploadList.push(event);
+        this.countArtifact(this.uploadList, event);
         return;
       case 'manifestDeleted':
       case 'blobDeleted':
         this.deletionList.push({ seq, event });
         return;
       case 'ociAnomaly':
-        this.anomalyList.push(event);
+        if (this.firstTime(event)) this.anomalyList.push(event);
         return;
     }
   }
@@ -131,16 +143,17 @@ export class BuildRecord {
   get pushes(): readonly RecordedPush[] {
     return this.pushList;
   }
-  get manifestPulls(): readonly ManifestPulledEvent[] {
+  get manifestPulls(): readonly RecordedManifestPull[] {
     return this.pullList;
   }
   get blobPulls(): readonly BlobPulledEvent[] {
     return this.blobPullList;
   }
-  get downloads(): readonly GenericArtifactEvent[] {
+  /** Each URL and content once, with how many times the build moved it. */
+  get downloads(): readonly CountedArtifact[] {
     return this.downloadList;
   }
-  get uploads(): readonly GenericArtifactEvent[] {
+  get uploads(): readonly CountedArtifact[] {
     return this.uploadList;
   }
   get mismatches(): readonly DigestMismatchEvent[] {
@@ -169,14 +182,35 @@ export class BuildRecord {
     return { digest, disposition: 'unaccounted', ...problem };
   }
 
-  private classifyBlobs(event: ManifestPushedEvent): BlobClassification[] {
-    const manifest = event.manifest;
-    if (manifest === null) return [];
-    const digests = [
-      ...(manifest.config ? [manifest.config.digest] : []),
-      ...manifest.layers.map((layer) => layer.digest),
-    ];
-    return [...new Set(digests)].map((digest) => this.classifyBlob(event.registry, event.repository, digest));
+  private classifyBlobs(push: RecordedManifestPush): BlobClassification[] {
+    if (push.manifest === null) return [];
+    return push.manifest.blobs.map((digest) => this.classifyBlob(push.registry, push.repository, digest));
+  }
+
+  /**
+   * Pulls, HEADs, downloads, mismatches and anomalies repeat: a build (or a loop in it) may
+   * fetch the same thing a million times. The record keeps each distinct fact once (its first
+   * occurrence), so its size follows what the build touched, not how often; the journal keeps
+   * every occurrence.
+   */
+  private firstTime(event: OciEvent): boolean {
+    const { exchangeId: _exchange, at: _at, ...fact } = event;
+    const key = JSON.stringify(fact);
+    if (this.factKeys.has(key)) return false;
+    this.factKeys.add(key);
+    return true;
+  }
+
+  private countArtifact(list: CountedArtifact[], event: GenericArtifactEvent): void {
+    const key = `${event.type} ${event.url} ${event.sha256} ${event.method} ${event.status}`;
+    const known = this.artifactIndex.get(key);
+    if (known !== undefined) {
+      known.count++;
+      return;
+    }
+    const counted: CountedArtifact = { event, count: 1 };
+    this.artifactIndex.set(key, counted);
+    list.push(counted);
   }
 
   private facts(registry: string, repository: string, digest: string): BlobFacts {
@@ -188,6 +222,12 @@ export class BuildRecord {
     }
     return facts;
   }
+}
+
+/** A generic artifact, once per URL, content, method and status, with how often it moved. */
+export interface CountedArtifact {
+  readonly event: GenericArtifactEvent;
+  count: number;
 }
 
 export function blobKey(registry: string, repository: string, digest: string): string {

@@ -1,5 +1,5 @@
 import type { DigestAgreement, Unparsed } from '../oci/events.js';
-import type { ManifestKind, ParsedManifest, Platform } from '../oci/manifest.js';
+import type { ManifestKind, Platform } from '../oci/manifest.js';
 import {
   type BlobClassification,
   type BlobDisposition,
@@ -8,6 +8,7 @@ import {
   type RecordedPush,
 } from './build-record.js';
 import { compareLocated, compareStrings } from './compare.js';
+import type { ManifestFacts } from './manifest-facts.js';
 
 /**
  * The images a build pushed, resolved from the whole record. Done at view time because the
@@ -51,7 +52,7 @@ export interface ResolvedImage {
   readonly mediaTypeConsistent: boolean;
   readonly kind: ManifestKind;
   readonly artifactType: string | null;
-  readonly manifest: ParsedManifest | null;
+  readonly manifest: ManifestFacts | null;
   readonly unparsed: Unparsed | null;
   /** The manifest's own `subject` (or the registry's `OCI-Subject`). */
   readonly subject: string | null;
@@ -235,7 +236,7 @@ function deletionsByImage(record: BuildRecord): Map<string, number> {
 
 function subjectOf(group: Group): string | null {
   for (const push of [...group.pushes].reverse()) {
-    const subject = push.event.manifest?.subject?.digest ?? push.event.ociSubject;
+    const subject = push.event.manifest?.subject ?? push.event.ociSubject;
     if (subject) return subject;
   }
   return null;

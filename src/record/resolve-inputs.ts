@@ -1,11 +1,6 @@
-import type {
-  BlobPulledEvent,
-  BlobVerification,
-  GenericArtifactEvent,
-  PullVerification,
-} from '../oci/events.js';
+import type { BlobPulledEvent, BlobVerification, PullVerification } from '../oci/events.js';
 import type { ManifestKind } from '../oci/manifest.js';
-import { type BuildRecord, imageKey } from './build-record.js';
+import { type BuildRecord, type CountedArtifact, imageKey } from './build-record.js';
 import { compareLocated, compareStrings } from './compare.js';
 
 /**
@@ -41,9 +36,12 @@ export interface ResolvedBlobInput {
   readonly registry: string;
   readonly repository: string;
   readonly digest: string;
-  readonly computedDigest: string;
+  /** null when the build read part of the blob only (ranged reads): nothing was computed. */
+  readonly computedDigest: string | null;
   readonly verification: BlobVerification;
   readonly size: number;
+  /** The chosen pull was a ranged read of part of the blob. */
+  readonly partial: boolean;
 }
 
 export interface ResolvedArtifact {
@@ -110,8 +108,7 @@ export function resolveInputs(record: BuildRecord): ResolvedInputs {
       acc.verification = pull.verification;
     const manifest = pull.manifest;
     if (manifest !== null) {
-      if (manifest.config) acc.references.add(manifest.config.digest);
-      for (const layer of manifest.layers) acc.references.add(layer.digest);
+      for (const digest of manifest.blobs) acc.references.add(digest);
       for (const child of manifest.manifests) acc.children.push(child.digest);
     }
   }
@@ -174,6 +171,7 @@ export function resolveInputs(record: BuildRecord): ResolvedInputs {
       computedDigest: worst.computedDigest,
       verification: worst.verification,
       size: worst.size,
+      partial: worst.computedDigest === null,
     });
   }
 
@@ -185,9 +183,9 @@ export function resolveInputs(record: BuildRecord): ResolvedInputs {
 }
 
 /** One entry per URL and content; repeated fetches of the same bytes are counted. */
-export function dedupeArtifacts(events: readonly GenericArtifactEvent[]): ResolvedArtifact[] {
+export function dedupeArtifacts(artifacts: readonly CountedArtifact[]): ResolvedArtifact[] {
   const byKey = new Map<string, ResolvedArtifact>();
-  for (const event of events) {
+  for (const { event, count } of artifacts) {
     const key = `${event.url} ${event.sha256}`;
     const current = byKey.get(key);
     byKey.set(
@@ -200,9 +198,9 @@ export function dedupeArtifacts(events: readonly GenericArtifactEvent[]): Resolv
             method: event.method,
             status: event.status,
             contentType: event.contentType,
-            count: 1,
+            count,
           }
-        : { ...current, count: current.count + 1 },
+        : { ...current, count: current.count + count },
     );
   }
   return [...byKey.values()].sort(
