@@ -9,29 +9,34 @@ import { testPki } from './support/test-pki.js';
  * Upstream answers Node's client parser accepts but its server side refuses to write: each one
  * ended the process (found by test/fuzz). The proxy must answer the client and stay up.
  */
-const CASES: { name: string; answer: string; status: string; body?: RegExp }[] = [
+/**
+ * `status` is what curl's %{http_code} must match: `000` is a cut connection. A malformed
+ * chunk after a good head may arrive before or after the head was handed to the client, so
+ * the proxy answers 502 or cuts; either way the client never sees a complete 200.
+ */
+const CASES: { name: string; answer: string; status: RegExp; body?: RegExp }[] = [
   {
     name: 'a reason phrase with a DEL character is replaced by the standard one',
     answer: 'HTTP/1.1 200 O\x7fK\r\nContent-Length: 2\r\n\r\nok',
-    status: '200',
+    status: /^200$/,
     body: /^ok$/,
   },
   {
     name: 'a Trailer header on a response that is not chunked is dropped',
     answer: 'HTTP/1.1 200 OK\r\nTrailer: X-Checksum\r\nContent-Length: 2\r\n\r\nok',
-    status: '200',
+    status: /^200$/,
     body: /^ok$/,
   },
   {
     name: 'a status above 599 is refused with a 502',
     answer: 'HTTP/1.1 799 Odd\r\nContent-Length: 2\r\n\r\nok',
-    status: '502',
+    status: /^502$/,
     body: /malformed HTTP response/,
   },
   {
     name: 'a bad reason phrase followed by a malformed chunk is cut, not thrown',
     answer: 'HTTP/1.1 200 O\x7fK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
-    status: '502',
+    status: /^(502|000)$/,
   },
 ];
 
@@ -60,7 +65,7 @@ t.test('upstream heads the proxy cannot copy as they are: answered, and the prox
           `${scheme}://${host}:${port}/fz${id}/${scheme}`,
         ]);
         const lines = result.stdout.toString('latin1').split('\n');
-        t.equal(lines.at(-1), c.status, `${scheme}: status (${result.stderr.trim()})`);
+        t.match(lines.at(-1), c.status, `${scheme}: status (${result.stderr.trim()})`);
         if (c.body) t.match(lines.slice(0, -1).join('\n'), c.body, `${scheme}: body`);
         t.equal((await proxy.control('/healthz')).status, 200, `${scheme}: the proxy is still up`);
       }
