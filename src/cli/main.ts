@@ -11,6 +11,7 @@ Commands:
   journal   verify the observation journal (journal verify --data-dir DIR)
   store     run the Grafeas v1 compatible provenance store
   verify    verify signed provenance for an image digest
+  inject    serve the sidecar injector webhook, or bootstrap its serving certificate
 
 Run 'provenance-proxy <command> --help' for a command's options.
 `;
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   journal: async () => (await import('./journal-command.js')).journalCommand,
   store: async () => (await import('./store-entry.js')).storeCommand,
   verify: async () => (await import('./verify-entry.js')).verifyCommand,
+  inject: async () => (await import('./inject-command.js')).injectCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
