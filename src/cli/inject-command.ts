@@ -222,14 +222,21 @@ async function handle(req: IncomingMessage, res: ServerResponse, config: ConfigS
   res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
 }
 
-/** The whole body, or null once it passes the limit (then the rest is not read). */
-async function readBody(req: IncomingMessage): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_REVIEW_BYTES) return null;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * The whole body, or null when it passes the limit. Past the limit the rest is read and
+ * dropped rather than cut off, so the client gets the 413 instead of a reset; the server's
+ * requestTimeout bounds how long that can take.
+ */
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REVIEW_BYTES) chunks.push(chunk);
+      else chunks.length = 0; // memory stays bounded whatever is sent
+    });
+    req.on('end', () => resolve(size > MAX_REVIEW_BYTES ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }

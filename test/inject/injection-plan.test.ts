@@ -68,7 +68,9 @@ t.test('a labelled pod gets the sidecar, trust, proxy variables and the status a
     livenessProbe: { httpGet: { path: '/healthz', port: 9464 } },
     securityContext: { runAsUser: 65532, runAsNonRoot: true, readOnlyRootFilesystem: true },
   });
-  t.ok((sidecar!.args as string[]).includes('--grafeas-url=http://provenance-store.provenance-system.svc:8080'));
+  t.ok(
+    (sidecar!.args as string[]).includes('--grafeas-url=http://provenance-store.provenance-system.svc:8080'),
+  );
   t.ok((sidecar!.args as string[]).includes(`--ca-cert-out=${CA_CERT}`));
   t.equal(clone!.name, 'clone', "the pod's own init containers run after the sidecar");
   for (const c of [clone!, result.spec.containers[0]!]) {
@@ -141,7 +143,11 @@ t.test(
       'http://attacker.example:8080',
       'transparent mode does not need proxy variables',
     );
-    t.equal(result.spec.volumes?.filter((v) => v.secret).length, 2, 'the default signing key and control token');
+    t.equal(
+      result.spec.volumes?.filter((v) => v.secret).length,
+      2,
+      'the default signing key and control token',
+    );
   },
 );
 
