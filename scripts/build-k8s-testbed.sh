@@ -26,7 +26,7 @@ K8S_VERSION="v1.37.2"
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 # What k8s.io/kubernetes $K8S_VERSION itself requires; checked against the module graph.
 ETCD_VERSION="v3.7.0"
-TEKTON_VERSION="v1.9.3"
+TEKTON_VERSION="v1.10.1"
 # Staging modules k8s.io/kubernetes replaces but the module proxy does not serve (and
 # the commands built here do not import).
 UNSERVED_STAGING='^k8s\.io/sample-(cli-plugin|controller)$'
