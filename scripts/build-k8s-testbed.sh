@@ -49,11 +49,16 @@ version_ldflags() {
   printf '%s' "$flags"
 }
 
+# Output captured first: `cmd | grep -q` fails under pipefail when grep exits early (SIGPIPE).
 binaries_current() {
   [ -x "$TOOLS_BIN/kube-apiserver" ] && [ -x "$TOOLS_BIN/kubectl" ] && [ -x "$TOOLS_BIN/etcd" ] || return 1
-  "$TOOLS_BIN/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $K8S_VERSION" || return 1
-  "$TOOLS_BIN/kubectl" version --client 2>/dev/null | grep -q "Client Version: $K8S_VERSION" || return 1
-  "$TOOLS_BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}" || return 1
+  local apiserver kubectl etcd
+  apiserver="$("$TOOLS_BIN/kube-apiserver" --version 2>/dev/null)" || return 1
+  kubectl="$("$TOOLS_BIN/kubectl" version --client 2>/dev/null)" || return 1
+  etcd="$("$TOOLS_BIN/etcd" --version 2>/dev/null)" || return 1
+  [ "$apiserver" = "Kubernetes $K8S_VERSION" ] || return 1
+  [[ "$kubectl" == *"Client Version: $K8S_VERSION"* ]] || return 1
+  [[ "$etcd" == *"etcd Version: ${ETCD_VERSION#v}"* ]] || return 1
 }
 
 write_module() {

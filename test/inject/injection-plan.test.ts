@@ -6,7 +6,7 @@ import {
   planInjection,
   STATUS_ANNOTATION,
 } from '../../src/inject/injection-plan.js';
-import { type InjectorConfig, parseInjectorConfig } from '../../src/inject/injector-config.js';
+import { parseInjectorConfig } from '../../src/inject/injector-config.js';
 import type { Container, Pod } from '../../src/inject/pod-types.js';
 import { applyJsonPatch } from './apply-json-patch.js';
 
