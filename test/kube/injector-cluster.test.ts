@@ -284,11 +284,16 @@ async function clusterTests() {
       KEEP: 'me',
       HTTPS_PROXY: 'http://127.0.0.1:3128',
       HTTP_PROXY: 'http://127.0.0.1:3128',
-      NO_PROXY: '',
       SSL_CERT_FILE: '/var/run/provenance-proxy/ca/bundle.pem',
       NODE_EXTRA_CA_CERTS: '/var/run/provenance-proxy/ca/ca.crt',
       REQUESTS_CA_BUNDLE: '/var/run/provenance-proxy/ca/bundle.pem',
     });
+    // The API server stores an empty value as no value: the variable is still set, to "".
+    t.same(
+      build.env?.find((e) => e.name === 'NO_PROXY'),
+      { name: 'NO_PROXY' },
+      'NO_PROXY set to nothing',
+    );
     t.same(
       build.volumeMounts?.map((m) => [m.name, m.mountPath, m.readOnly]),
       [

@@ -107,6 +107,8 @@ export async function startKubeTestBed(dir: string): Promise<KubeTestBed> {
       '--endpoint-reconciler-type=none',
       // No controller manager creates the default ServiceAccount; pods need not reference one.
       '--disable-admission-plugins=ServiceAccount',
+      // As on real clusters: privileged pods are for admission to judge, not refused outright.
+      '--allow-privileged=true',
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
     ]);
     children.push(apiserver);
