@@ -6,6 +6,7 @@ import { startInjector } from '../support/injector.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { PROJECT_ROOT } from '../support/tools.js';
+import { waitUntil } from '../support/wait-until.js';
 
 /** The webhook server as the API server meets it: TLS, AdmissionReview in, JSONPatch out. */
 const review = (object: unknown, uid = 'uid-1') =>
@@ -141,6 +142,27 @@ t.test('malformed, foreign and oversized bodies get a clear 4xx and the server k
     { uid: 'after', allowed: true, patchType: 'JSONPatch' },
     'still serving',
   );
+});
+
+t.test('a renewed serving certificate is picked up without a restart', async (t) => {
+  const renewed = await runCommand(process.execPath, [
+    join(PROJECT_ROOT, 'dist/cli/main.js'),
+    'inject',
+    '--bootstrap-certs',
+    join(tmp.path, 'webhook-tls'),
+    '--host',
+    '127.0.0.1',
+  ]);
+  t.equal(renewed.code, 0, renewed.stderr);
+  const newCa = Buffer.from(renewed.stdout.trim(), 'base64').toString();
+  t.not(newCa, injector.caPem, 'a new CA');
+  const answer = await waitUntil(
+    () => injector.post('/mutate/pod', review(labelled(), 'renewed'), newCa).catch(() => false as const),
+    { what: 'the renewed certificate to be served', attempts: 100, intervalMs: 100 },
+  );
+  t.equal(answer.status, 200);
+  await t.rejects(injector.post('/mutate/pod', review(labelled())), 'the old CA no longer verifies it');
+  t.match(await injector.log(), /"event":"tls_reloaded"/);
 });
 
 t.test('a config that breaks a rule at start-up is fatal, with the reason', async (t) => {

@@ -20,8 +20,8 @@ export interface RunningInjector {
   /** Replaces the config file's content (the injector reloads it). */
   writeConfig(config: unknown): Promise<void>;
   log(): Promise<string>;
-  /** POST a body to a path; resolves with status and body text. */
-  post(path: string, body: string | Buffer): Promise<{ status: number; body: string }>;
+  /** POST a body to a path, trusting `caPem` (default: the bootstrap CA); resolves with status and body text. */
+  post(path: string, body: string | Buffer, caPem?: string): Promise<{ status: number; body: string }>;
   stop(): Promise<void>;
 }
 
@@ -66,11 +66,11 @@ export async function startInjector(dir: string, config: unknown): Promise<Runni
     { stdio: ['ignore', log.fd, log.fd] },
   );
   await log.close();
-  const send = (method: string, path: string, body?: string | Buffer) =>
+  const send = (method: string, path: string, body?: string | Buffer, ca = caPem) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(
         `${url}${path}`,
-        { method, ca: caPem, headers: { 'content-type': 'application/json' } },
+        { method, ca, agent: false, headers: { 'content-type': 'application/json' } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -104,7 +104,7 @@ export async function startInjector(dir: string, config: unknown): Promise<Runni
     logPath,
     writeConfig,
     log: () => readFile(logPath, 'utf8'),
-    post: (path, body) => send('POST', path, body),
+    post: (path, body, ca) => send('POST', path, body, ca),
     stop: () => stopChild(child),
   };
 }
