@@ -401,6 +401,58 @@ async function clusterTests() {
     t.equal(await imageNow(), next, 'the last good config is still in force');
   });
 
+  await t.test(
+    'transparent mode: the capture container passes the admission policy, a build one does not',
+    async (t) => {
+      await injector!.writeConfig({ ...CONFIG, mode: 'transparent' });
+      await waitUntil(
+        async () => {
+          const result = await create(TEAM, podJson('mode', { 'provenance-proxy.dev/inject': 'true' }), true);
+          return (
+            (JSON.parse(result.stdout) as Pod).spec.initContainers?.[0]?.name === 'provenance-proxy-capture'
+          );
+        },
+        { what: 'transparent mode', attempts: 100, intervalMs: 100 },
+      );
+      const created = await create(BUILDS, podJson('transparent', {}));
+      t.equal(
+        created.code,
+        0,
+        `the injected NET_ADMIN container is the policy's exception: ${created.stderr}`,
+      );
+      const stored = await getPod(BUILDS, 'transparent');
+      t.same(
+        stored.spec.initContainers?.map((c) => c.name),
+        ['provenance-proxy-capture', 'provenance-proxy'],
+      );
+      t.same(stored.spec.initContainers?.[0]?.securityContext?.capabilities, {
+        drop: ['ALL'],
+        add: ['NET_ADMIN'],
+      });
+      t.equal(
+        stored.spec.containers[0]!.env?.find((e) => e.name === 'HTTPS_PROXY'),
+        undefined,
+        'no proxy variables',
+      );
+      const sneaky = await create(
+        BUILDS,
+        podJson(
+          'sneaky',
+          {},
+          {
+            containers: [
+              { name: 'b', image: 'busybox', securityContext: { capabilities: { add: ['NET_ADMIN'] } } },
+            ],
+          },
+        ),
+      );
+      t.match(
+        sneaky.stderr,
+        /provenance-proxy cannot protect this pod: container "b" adds capability NET_ADMIN/,
+      );
+    },
+  );
+
   await t.test('with the webhook down, pods that ask for it are not created', async (t) => {
     await injector!.stop();
     const refused = await create(TEAM, podJson('unprotected', { 'provenance-proxy.dev/inject': 'true' }));
