@@ -127,7 +127,14 @@ async function serve(opts: ServeOptions): Promise<number> {
   const config = new ConfigSource(opts.configPath, log);
   const tls = () => ({ cert: readFileSync(opts.certPath), key: readFileSync(opts.keyPath) });
   const server = createServer(
-    { ...tls(), minVersion: 'TLSv1.2', requestTimeout: 10_000, headersTimeout: 5_000 },
+    {
+      ...tls(),
+      minVersion: 'TLSv1.2',
+      // A stalled client is cut off within seconds (the check runs every second, not every 30).
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      connectionsCheckingInterval: 1_000,
+    },
     (req, res) => {
       handle(req, res, config, log).catch((error: unknown) => {
         log.error({ event: 'webhook_error', err: (error as Error).message }, 'webhook request failed');

@@ -1,6 +1,8 @@
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import t from 'tap';
 import { startInjector } from '../support/injector.js';
 import { runCommand } from '../support/run-command.js';
@@ -142,6 +144,31 @@ t.test('malformed, foreign and oversized bodies get a clear 4xx and the server k
     { uid: 'after', allowed: true, patchType: 'JSONPatch' },
     'still serving',
   );
+});
+
+t.test('a client that stalls in its headers holds up no one and is cut off', async (t) => {
+  const stalled = connect({
+    host: '127.0.0.1',
+    port: Number(new URL(injector.url).port),
+    ca: injector.caPem,
+  });
+  await once(stalled, 'secureConnect');
+  stalled.on('error', () => {
+    // the server closing on it is the point
+  });
+  let answered = '';
+  stalled.setEncoding('utf8').on('data', (chunk: string) => {
+    answered += chunk;
+  });
+  stalled.write('POST /mutate/pod HTTP/1.1\r\nHost: injector\r\nContent-Length: 100\r\n'); // never ends
+  const meanwhile = await injector.post('/mutate/pod', review(labelled(), 'meanwhile'));
+  t.equal(meanwhile.status, 200, 'others are served');
+  await waitUntil(async () => stalled.closed, {
+    what: 'the stalled connection to be closed',
+    attempts: 200,
+    intervalMs: 100,
+  });
+  t.match(answered, /^HTTP\/1\.1 408 /, 'with a 408');
 });
 
 t.test('a renewed serving certificate is picked up without a restart', async (t) => {
