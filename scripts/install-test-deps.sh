@@ -8,6 +8,10 @@
 #   scripts/install-test-deps.sh            # apt packages, crane, oras, npm ci, /etc/hosts
 #   WITH_COSIGN=1 scripts/install-test-deps.sh   # also build cosign (optional, slow: several minutes)
 #
+# The Kubernetes test bed (kube-apiserver, kubectl, etcd v1.37.2 and Tekton's CRDs, for
+# test/kube/) is built by scripts/build-k8s-testbed.sh: 5-10 min cold on 2 cores, seconds
+# once built (it checks the versions and skips itself).
+#
 # Go tools land in .tools/bin (project-local, never on the machine's PATH); the tests
 # look for them there first.
 set -euo pipefail
@@ -163,6 +167,11 @@ go_install() {
 install_crane() { go_install crane github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION" version; }
 install_oras() { go_install oras oras.land/oras/cmd/oras "$ORAS_VERSION" version; }
 
+install_k8s_testbed() {
+  # Its summary lines on one line, for this script's summary.
+  bash "$ROOT/scripts/build-k8s-testbed.sh" | paste -sd ';' -
+}
+
 install_cosign() {
   if [ "${WITH_COSIGN:-0}" != "1" ]; then
     if [ -x "$TOOLS_BIN/cosign" ]; then
@@ -206,7 +215,7 @@ check_tools() {
   for t in docker-registry skopeo buildah podman htpasswd openssl curl; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
   done
-  for t in crane oras; do
+  for t in crane oras kube-apiserver kubectl etcd; do
     [ -x "$TOOLS_BIN/$t" ] || missing="$missing $t"
   done
   if [ -n "$missing" ]; then
@@ -222,6 +231,7 @@ step "apt packages" install_apt_packages
 step "go toolchain" ensure_go
 step "crane" install_crane
 step "oras" install_oras
+step "k8s test bed" install_k8s_testbed
 step "cosign (optional)" install_cosign
 step "node modules" install_node_modules
 step "/etc/hosts" add_test_hosts

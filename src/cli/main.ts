@@ -12,6 +12,7 @@ Commands:
   outbox    list and re-send dead-lettered reports (outbox list|resend --data-dir DIR)
   store     run the Grafeas v1 compatible provenance store
   verify    verify signed provenance for an image digest
+  inject    serve the sidecar injector webhook, or bootstrap its serving certificate
 
 Run 'provenance-proxy <command> --help' for a command's options.
 `;
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   outbox: async () => (await import('./outbox-command.js')).outboxCommand,
   store: async () => (await import('./store-entry.js')).storeCommand,
   verify: async () => (await import('./verify-entry.js')).verifyCommand,
+  inject: async () => (await import('./inject-command.js')).injectCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -95,7 +95,7 @@ export class LeafTemplate {
   }
 }
 
-function subjectAltName(host: string): Asn1 {
+export function subjectAltName(host: string): Asn1 {
   const family = isIP(host);
   if (family === 0) return asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, host);
   const bytes = family === 4 ? Buffer.from(host.split('.').map(Number)) : ipv6Bytes(host);

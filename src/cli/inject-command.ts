@@ -1,0 +1,249 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDuration, parseListenAddress } from '../config/options.js';
+import { InvalidOptionError, type ProvenanceProxyError } from '../errors.js';
+import { admissionResponse, parseAdmissionReview } from '../inject/admission-review.js';
+import { ConfigSource } from '../inject/config-source.js';
+import { watchFiles } from '../inject/file-watcher.js';
+import { type InjectionSource, planInjection } from '../inject/injection-plan.js';
+import { mintWebhookCertificates, serviceHosts } from '../inject/webhook-certificates.js';
+import { createLogger, type Logger } from '../log/logger.js';
+
+const HELP = `Usage:
+  provenance-proxy inject --config FILE --tls-cert FILE --tls-key FILE [--listen H:P]
+                          [--reload-interval DURATION] [--log-level LEVEL]
+  provenance-proxy inject --bootstrap-certs DIR [--service NAME] [--namespace NS]
+                          [--host NAME_OR_IP]... [--days N]
+
+Serves the sidecar injector: a mutating admission webhook (admission.k8s.io/v1, JSONPatch)
+over TLS. POST /mutate/pod is for pods labelled provenance-proxy.dev/inject=true,
+POST /mutate/namespace for every pod of a namespace so labelled (a pod label "false" opts
+out there). GET /healthz and /readyz answer 200. See docs/injector.md.
+
+The config file (JSON) is reloaded when it changes; a bad reload keeps the last good
+config and logs why. The TLS pair is reloaded too (cert-manager renews it in place).
+
+--bootstrap-certs DIR: the alternative to cert-manager. Mints a one-off CA, signs a serving
+certificate for the webhook Service with it, writes DIR/tls.crt, DIR/tls.key (0600) and
+DIR/ca.crt, forgets the CA key, and prints the caBundle (base64) on stdout.
+
+Options:
+  --config FILE              injector configuration (JSON)
+  --tls-cert FILE            serving certificate (PEM)
+  --tls-key FILE             its private key (PEM)
+  --listen H:P               default 0.0.0.0:8443
+  --reload-interval D        how often the files are checked (default 2s)
+  --log-level LEVEL          default info
+  --bootstrap-certs DIR      write a self-signed serving pair and print its caBundle
+  --service NAME             the webhook's Service (default provenance-proxy-injector)
+  --namespace NS             its namespace (default provenance-system)
+  --host NAME_OR_IP          an extra name or IP in the certificate (repeatable)
+  --days N                   validity (default 365)
+  --help                     show this help
+`;
+
+const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
+const ROUTES: Record<string, InjectionSource> = { '/mutate/pod': 'pod', '/mutate/namespace': 'namespace' };
+
+export async function injectCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      listen: { type: 'string' },
+      'reload-interval': { type: 'string' },
+      'log-level': { type: 'string' },
+      'bootstrap-certs': { type: 'string' },
+      service: { type: 'string' },
+      namespace: { type: 'string' },
+      host: { type: 'string', multiple: true },
+      days: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values['bootstrap-certs'] !== undefined) {
+    return bootstrapCerts(values['bootstrap-certs'], {
+      service: values.service ?? 'provenance-proxy-injector',
+      namespace: values.namespace ?? 'provenance-system',
+      hosts: values.host ?? [],
+      days: values.days,
+    });
+  }
+  for (const required of ['config', 'tls-cert', 'tls-key'] as const) {
+    if (values[required] === undefined) throw new InvalidOptionError(`--${required}`, 'required');
+  }
+  return serve({
+    configPath: values.config!,
+    certPath: values['tls-cert']!,
+    keyPath: values['tls-key']!,
+    listen: parseListenAddress('--listen', values.listen ?? '0.0.0.0:8443'),
+    reloadMs: parseDuration('--reload-interval', values['reload-interval'] ?? '2s'),
+    log: createLogger(values['log-level'] ?? 'info'),
+  });
+}
+
+async function bootstrapCerts(
+  dir: string,
+  opts: { service: string; namespace: string; hosts: string[]; days: string | undefined },
+): Promise<number> {
+  const days = opts.days === undefined ? 365 : Number(opts.days);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) {
+    throw new InvalidOptionError('--days', 'must be a whole number of days from 1 to 3650');
+  }
+  const hosts = [...serviceHosts(opts.service, opts.namespace), ...opts.hosts];
+  const certs = await mintWebhookCertificates({ hosts, validityDays: days });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'tls.crt'), certs.certPem, { mode: 0o644 });
+  writeFileSync(join(dir, 'tls.key'), certs.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'ca.crt'), certs.caPem, { mode: 0o644 });
+  process.stderr.write(
+    `wrote ${dir}/tls.crt, tls.key and ca.crt for ${hosts.join(', ')} (valid ${days} days); caBundle on stdout\n`,
+  );
+  process.stdout.write(`${Buffer.from(certs.caPem).toString('base64')}\n`);
+  return 0;
+}
+
+interface ServeOptions {
+  configPath: string;
+  certPath: string;
+  keyPath: string;
+  listen: { host: string; port: number };
+  reloadMs: number;
+  log: Logger;
+}
+
+async function serve(opts: ServeOptions): Promise<number> {
+  const { log } = opts;
+  const config = new ConfigSource(opts.configPath, log);
+  const tls = () => ({ cert: readFileSync(opts.certPath), key: readFileSync(opts.keyPath) });
+  const server = createServer(
+    {
+      ...tls(),
+      minVersion: 'TLSv1.2',
+      // A stalled client is cut off within seconds (the check runs every second, not every 30).
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      handle(req, res, config, log).catch((error: unknown) => {
+        log.error({ event: 'webhook_error', err: (error as Error).message }, 'webhook request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    },
+  );
+  const stopConfigWatch = watchFiles([opts.configPath], opts.reloadMs, () => config.reload());
+  const stopTlsWatch = watchFiles([opts.certPath, opts.keyPath], opts.reloadMs, () => {
+    try {
+      server.setSecureContext(tls());
+      log.info({ event: 'tls_reloaded' }, 'serving certificate reloaded');
+    } catch (error) {
+      log.error(
+        { event: 'tls_rejected', reason: (error as Error).message },
+        'serving certificate reload rejected',
+      );
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.listen.port, opts.listen.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.listen.port;
+  log.info(
+    {
+      event: 'listening',
+      host: opts.listen.host,
+      port,
+      image: config.current.image,
+      mode: config.current.mode,
+    },
+    `injector webhook listening on https://${opts.listen.host}:${port}`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  stopConfigWatch();
+  stopTlsWatch();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return 0;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, config: ConfigSource, log: Logger) {
+  const path = new URL(req.url ?? '/', 'https://webhook').pathname;
+  if (req.method === 'GET' && (path === '/healthz' || path === '/readyz')) {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    return;
+  }
+  const source = ROUTES[path];
+  if (source === undefined || req.method !== 'POST') {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    return;
+  }
+  const body = await readBody(req);
+  if (body === null) {
+    res.writeHead(413, { 'content-type': 'text/plain' }).end('AdmissionReview too large\n');
+    return;
+  }
+  let request: ReturnType<typeof parseAdmissionReview>;
+  try {
+    request = parseAdmissionReview(body);
+  } catch (error) {
+    const code = (error as ProvenanceProxyError).code;
+    log.warn({ event: 'review_rejected', code, reason: (error as Error).message }, 'bad AdmissionReview');
+    res.writeHead(400, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
+    return;
+  }
+  const decision =
+    request.pod === null
+      ? ({ kind: 'skip', reason: 'not-requested' } as const)
+      : planInjection(request.pod, config.current, source);
+  log.info(
+    {
+      event: 'admission',
+      uid: request.uid,
+      namespace: request.namespace,
+      pod: request.pod?.metadata?.name ?? request.pod?.metadata?.generateName,
+      via: source,
+      decision: decision.kind,
+      ...(decision.kind === 'skip' ? { reason: decision.reason } : {}),
+      ...(decision.kind === 'deny' ? { reason: decision.message } : {}),
+    },
+    `pod ${decision.kind}`,
+  );
+  const answer = JSON.stringify(admissionResponse(request.uid, decision));
+  res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+}
+
+/**
+ * The whole body, or null when it passes the limit. Past the limit the rest is read and
+ * dropped rather than cut off, so the client gets the 413 instead of a reset; the server's
+ * requestTimeout bounds how long that can take.
+ */
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_REVIEW_BYTES) chunks.push(chunk);
+      else chunks.length = 0; // memory stays bounded whatever is sent
+    });
+    req.on('end', () => resolve(size > MAX_REVIEW_BYTES ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
