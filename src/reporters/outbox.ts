@@ -102,6 +102,8 @@ const MAX_RECORDED_MESSAGE = 2000;
  */
 export class Outbox {
   private journal: Journal;
+  /** Kept apart from the journal: a compaction at open replaces the journal object. */
+  private readonly tornAtOpen: TornReport | null;
   private readonly dir: string;
   private readonly journalName: string;
   private readonly registry: Registry;
@@ -133,6 +135,7 @@ export class Outbox {
 
   private constructor(journal: Journal, options: OutboxOptions, policy: RetryPolicy, maxInFlight: number) {
     this.journal = journal;
+    this.tornAtOpen = journal.torn;
     this.dir = options.dir;
     this.journalName = options.name ?? OUTBOX_JOURNAL;
     this.registry = options.registry;
@@ -216,7 +219,7 @@ export class Outbox {
 
   /** What open found at the end of the outbox journal, if its last line was torn. */
   get torn(): TornReport | null {
-    return this.journal.torn;
+    return this.tornAtOpen;
   }
 
   /**
