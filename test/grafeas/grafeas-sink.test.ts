@@ -19,6 +19,7 @@ import type { Occurrence } from '../../src/grafeas/resources.js';
 import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { SinkError } from '../../src/reporters/sink.js';
 import { startStore } from '../../src/store/start-store.js';
+import { storeCredentials } from '../store/store-tokens.js';
 import { BUILDER_ID, signedReport, statementFor } from './statements.js';
 
 const TOKEN = 'store-token-0123456789abcdef';
@@ -37,7 +38,9 @@ function capture(lines: string[]) {
 const store = await startStore({
   listen: { host: '127.0.0.1', port: 0 },
   dataDir: join(dir, 'store'),
-  token: TOKEN,
+  credentials: await storeCredentials(dir, [
+    { name: 'sink-tests', role: 'writer', projects: ['*'], token: TOKEN },
+  ]),
   logger: capture(storeLog),
 });
 t.teardown(() => store.close());
