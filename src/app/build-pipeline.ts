@@ -66,7 +66,7 @@ export async function openBuildPipeline(
   const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger);
 
   const signer = await openSigner(options, logger);
-  const sinks = await openSinks(options, logger, upstreamCa);
+  const sinks = await openSinks(options, logger, upstreamCa, signer.publicKeyPem);
   const outbox = await Outbox.open({
     dir: options.dataDir,
     sinks,
@@ -278,6 +278,7 @@ async function openSinks(
   options: RunOptions,
   logger: Logger,
   upstreamCa: readonly string[],
+  signerPublicKeyPem: string,
 ): Promise<ProvenanceSink[]> {
   const sinks: ProvenanceSink[] = [];
   if (options.provenanceDir) sinks.push(await FileSink.open({ directory: options.provenanceDir, logger }));
@@ -287,6 +288,7 @@ async function openSinks(
         url: options.grafeasUrl,
         project: options.grafeasProject,
         tokenFile: options.grafeasTokenFile,
+        signerPublicKeyPem,
         ...(upstreamCa.length > 0 ? { ca: upstreamCa } : {}),
         logger,
       }),

@@ -11,6 +11,8 @@ export interface StoreProcessOptions {
   home: string;
   /** `--database-url postgres://…`: the store keeps everything in PostgreSQL. */
   databaseUrl?: string;
+  /** `--tokens-file`: bearer tokens, roles and projects (test/store/store-tokens.ts writes one). */
+  tokensFile?: string;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function prepareStore(options: StoreProcessOptions): Promise<StoreP
     ...(options.databaseUrl === undefined
       ? ['--data-dir', join(options.home, 'data')]
       : ['--database-url', options.databaseUrl]),
+    ...(options.tokensFile === undefined ? [] : ['--tokens-file', options.tokensFile]),
   ];
   let child: ChildProcess | undefined;
   const alive = (c: ChildProcess | undefined): c is ChildProcess =>
