@@ -309,6 +309,18 @@ t.test('control: every /v1 read needs the token; health, metrics and the CA stay
     );
   }
   t.equal((await fetch(`${control}/v1/finalize`, { method: 'POST' })).status, 401, 'finalize too');
+  for (const query of [`access_token=${token}`, `token=${token}`]) {
+    t.equal(
+      (await fetch(`${control}/v1/images?${query}`)).status,
+      401,
+      'a token in the query is not a credential',
+    );
+  }
+  t.equal(
+    (await fetch(`${control}/v1/images`, { headers: { authorization: `bearer ${token}` } })).status,
+    200,
+    'the scheme is case-insensitive (RFC 9110)',
+  );
   for (const path of ['/healthz', '/readyz', '/metrics', '/ca.pem']) {
     t.equal((await fetch(`${control}${path}`)).status, 200, `${path} is open`);
   }
