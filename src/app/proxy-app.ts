@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { ControlServer } from '../control/control-server.js';
+import { loadOrCreateControlToken } from '../control/control-token.js';
 import { InvalidOptionError } from '../errors.js';
 import { CaptureBudget } from '../http/capture-budget.js';
 import {
@@ -41,6 +42,9 @@ export interface RunningProxy {
   readonly ca: CertificateAuthority;
   readonly registry: Registry;
   readonly control: ControlServer;
+  /** The file holding the control token every /v1 request needs (generated in the data dir when not given). */
+  readonly controlTokenPath: string;
+  readonly controlTokenGenerated: boolean;
   /** SIGTERM path: stop accepting, let exchanges finish up to the grace period, then close everything. */
   shutdown(graceMs: number): Promise<{ drained: boolean }>;
 }
@@ -68,7 +72,7 @@ export async function startProxy(
   const trustedRoots = loadUpstreamTrust(options.upstreamCa);
   const ca = await loadOrMintCa(options);
   let ready = false;
-  const controlToken = options.controlTokenFile ? readToken(options.controlTokenFile) : null;
+  const controlToken = loadOrCreateControlToken(options.controlTokenFile, options.dataDir);
   const control = new ControlServer({
     host: options.controlListen.host,
     port: options.controlListen.port,
@@ -76,7 +80,7 @@ export async function startProxy(
     caCertPem: () => ca.certPem,
     isReady: () => ready && listener.listening && (stages.isHealthy?.() ?? true),
     readyDetails: () => stages.readyDetails?.() ?? [],
-    controlToken,
+    controlToken: controlToken.token,
     logger,
   });
   const stages = await buildStages({ registry, control });
@@ -132,6 +136,8 @@ export async function startProxy(
     ca,
     registry,
     control,
+    controlTokenPath: controlToken.path,
+    controlTokenGenerated: controlToken.generated,
     async shutdown(graceMs: number) {
       const deadlineAt = Date.now() + graceMs;
       ready = false;
@@ -175,16 +181,4 @@ async function loadOrMintCa(options: RunOptions): Promise<CertificateAuthority> 
     return CertificateAuthority.fromPem(read(options.caCert, '--ca-cert'), read(options.caKey, '--ca-key'));
   }
   return CertificateAuthority.mint();
-}
-
-export function readToken(path: string): string {
-  let token: string;
-  try {
-    token = readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw new InvalidOptionError('--control-token-file', `cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (token.length < 16)
-    throw new InvalidOptionError('--control-token-file', 'the token must be at least 16 characters');
-  return token;
 }

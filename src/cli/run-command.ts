@@ -16,14 +16,21 @@ export async function runCommand(argv: string[]): Promise<number> {
   const proxyUrl = `http://${formatHost(proxy.proxyAddress.address)}:${proxy.proxyAddress.port}`;
   const controlUrl = `http://${formatHost(proxy.controlAddress.address)}:${proxy.controlAddress.port}`;
   logger.info(
-    { proxy: proxyUrl, control: controlUrl, caCert: proxy.caCertPath },
+    {
+      proxy: proxyUrl,
+      control: controlUrl,
+      caCert: proxy.caCertPath,
+      controlTokenFile: proxy.controlTokenPath,
+    },
     'provenance-proxy listening',
   );
   // The human-readable start banner goes to stderr so stdout stays pure JSON logs.
   process.stderr.write(
     `provenance-proxy listening on ${proxyUrl} (control ${controlUrl})\n` +
       `CA certificate: ${proxy.caCertPath ?? `${controlUrl}/ca.pem`}\n` +
-      `try: curl --proxy ${proxyUrl} --cacert ${proxy.caCertPath ?? 'ca.pem'} https://example.com/\n`,
+      `try: curl --proxy ${proxyUrl} --cacert ${proxy.caCertPath ?? 'ca.pem'} https://example.com/\n` +
+      `control token: ${proxy.controlTokenPath}${proxy.controlTokenGenerated ? ' (generated for this run)' : ''}\n` +
+      `read: curl -H "Authorization: Bearer $(cat ${proxy.controlTokenPath})" ${controlUrl}/v1/images\n`,
   );
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -28,7 +28,8 @@ export async function runStoreCommand(argv: string[], io: StoreCommandIo = {}): 
     listen: options.listen,
     dataDir: options.dataDir,
     databaseUrl: options.databaseUrl,
-    token: options.token,
+    credentials: options.credentials,
+    pageTokens: options.pageTokens,
     logger,
     ...(options.maxBodyBytes !== null ? { maxBodyBytes: options.maxBodyBytes } : {}),
   });

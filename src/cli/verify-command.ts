@@ -12,7 +12,11 @@ import {
   parseDigestReference,
 } from '../verify/image-reference.js';
 import { formatSummary, summariseVerified } from '../verify/provenance-summary.js';
-import { type ProvenanceFailureReason, verifyProvenance } from '../verify/verify-provenance.js';
+import {
+  type ProvenanceFailureReason,
+  type StatementRequirements,
+  verifyProvenance,
+} from '../verify/verify-provenance.js';
 
 /** Exit codes of `provenance-proxy verify`; documented in docs/verification.md and --help. */
 export const VERIFY_EXIT = {
@@ -30,6 +34,8 @@ export const VERIFY_EXIT = {
   statement: 6,
   /** Signed and well-formed, but the digest is not a subject of the statement. */
   notASubject: 7,
+  /** Signed and about this image, but refused by --require-finished or --builder-id. */
+  requirement: 8,
 } as const;
 
 const EXIT_BY_REASON: Record<ProvenanceFailureReason, number> = {
@@ -43,10 +49,13 @@ const EXIT_BY_REASON: Record<ProvenanceFailureReason, number> = {
   predicate_type: VERIFY_EXIT.statement,
   predicate_invalid: VERIFY_EXIT.statement,
   not_a_subject: VERIFY_EXIT.notASubject,
+  builder_mismatch: VERIFY_EXIT.requirement,
+  not_finished: VERIFY_EXIT.requirement,
 };
 
 export const VERIFY_USAGE = `Usage: provenance-proxy verify <registry>/<repository>@sha256:<hex> --public-key PATH
-         (--envelope FILE | --grafeas-url URL --grafeas-project P [--grafeas-token-file F]) [--json]
+         (--envelope FILE | --grafeas-url URL --grafeas-project P [--grafeas-token-file F])
+         [--require-finished] [--builder-id ID] [--json]
 
 Verifies the provenance of one image: a DSSE signature by a trusted key over the payload bytes as
 received, an in-toto v1 statement with a SLSA v1 predicate, and the digest among its subjects.
@@ -56,12 +65,15 @@ received, an in-toto v1 statement with a SLSA v1 predicate, and the digest among
   --grafeas-url URL         a Grafeas v1 store (ours, or Container Analysis)
   --grafeas-project P       the project holding the occurrences
   --grafeas-token-file F    bearer token for the store, read when used
+  --require-finished        accept only the statement of a finished build (finishedOn set at
+                            finalize); refuse image statements and snapshots of a running build
+  --builder-id ID           accept only statements whose runDetails.builder.id is exactly ID
   --json                    print the result as JSON on stdout
   -h, --help                this text
 
 Exit codes: 0 verified, 2 usage, 3 input unavailable (file, key or store), 4 no provenance for the
 image, 5 no envelope signed by a given key, 6 not an in-toto v1 / SLSA v1 statement, 7 the digest is not
-a subject. On failure a line 'verify: FAILED: <reason>' goes to stderr.
+a subject, 8 refused by --require-finished or --builder-id. On failure a line 'verify: FAILED: <reason>' goes to stderr.
 `;
 
 export interface OutputStream {
@@ -78,6 +90,7 @@ interface VerifyOptions {
   readonly publicKeyPaths: readonly string[];
   readonly envelopePath?: string;
   readonly grafeas?: { readonly url: string; readonly project: string; readonly tokenFile?: string };
+  readonly requirements: StatementRequirements;
   readonly json: boolean;
 }
 
@@ -107,6 +120,8 @@ const OPTIONS = {
   'grafeas-url': { type: 'string' },
   'grafeas-project': { type: 'string' },
   'grafeas-token-file': { type: 'string' },
+  'require-finished': { type: 'boolean' },
+  'builder-id': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -153,6 +168,13 @@ function parseVerifyArgs(argv: readonly string[]): VerifyOptions | 'help' {
   const url = values['grafeas-url'];
   const project = values['grafeas-project'];
   const tokenFile = values['grafeas-token-file'];
+  const builderId = values['builder-id'];
+  if (builderId !== undefined && builderId.trim() === '')
+    throw new UsageError('--builder-id must not be empty');
+  const requirements: StatementRequirements = {
+    ...(values['require-finished'] === true ? { finished: true } : {}),
+    ...(builderId !== undefined ? { builderId } : {}),
+  };
   if ((envelopePath === undefined) === (url === undefined)) {
     throw new UsageError('give either --envelope FILE or --grafeas-url URL (exactly one)');
   }
@@ -160,12 +182,13 @@ function parseVerifyArgs(argv: readonly string[]): VerifyOptions | 'help' {
     if (project !== undefined || tokenFile !== undefined) {
       throw new UsageError('--grafeas-project and --grafeas-token-file need --grafeas-url');
     }
-    return { target, publicKeyPaths, envelopePath: envelopePath!, json: values.json ?? false };
+    return { target, publicKeyPaths, envelopePath: envelopePath!, requirements, json: values.json ?? false };
   }
   return {
     target,
     publicKeyPaths,
     grafeas: parseGrafeasSource(url, project, tokenFile),
+    requirements,
     json: values.json ?? false,
   };
 }
@@ -253,7 +276,7 @@ export async function runVerifyCommand(
   try {
     const keys = await loadPublicKeys(options.publicKeyPaths);
     const candidates = await collectEnvelopes(options, dependencies.fetch ?? (globalThis.fetch as FetchLike));
-    const result = verifyProvenance(target, candidates, keys);
+    const result = verifyProvenance(target, candidates, keys, options.requirements);
     if (!result.ok)
       throw new VerifyFailure(EXIT_BY_REASON[result.reason], result.reason, result.message, result.details);
     const summaries = result.verified.map((verified) => summariseVerified(verified, target));

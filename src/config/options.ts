@@ -170,7 +170,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     flag: 'control-token-file',
     kind: 'path',
     default: null,
-    help: 'bearer token guarding state-changing control endpoints',
+    help: 'bearer token for every /v1 control endpoint; default: generated per start into <data-dir>/control-token (0600)',
   },
   {
     key: 'signingKey',

@@ -10,8 +10,8 @@ interface Route {
   readonly method: string;
   readonly path: string;
   readonly handler: RouteHandler;
-  /** State-changing routes need the control token. */
-  readonly guarded: boolean;
+  /** Open to anyone who reaches the listener; every other route needs the control token. */
+  readonly open: boolean;
 }
 
 export interface ControlServerOptions {
@@ -22,16 +22,22 @@ export interface ControlServerOptions {
   readonly isReady: () => boolean;
   /** Problems worth an operator's attention that do not make the proxy unready (e.g. reports failing auth); one line each. */
   readonly readyDetails?: () => readonly string[];
-  /** Bearer token for guarded routes; null disables them (they answer 403). */
-  readonly controlToken: string | null;
+  /** Bearer token every route but health, readiness, metrics and the CA certificate needs. */
+  readonly controlToken: string;
   readonly logger: Logger;
 }
 
 /**
  * The control listener: health, readiness, metrics, the CA certificate, and
- * the read-only /v1 views later stages register. It is a separate listener so
- * that network policy can expose it to Prometheus and the platform without
+ * the /v1 views later stages register. It is a separate listener so that
+ * network policy can expose it to Prometheus and the platform without
  * exposing the proxy port, and vice versa.
+ *
+ * Only /healthz, /readyz, /metrics and /ca.pem are open: probes, scrapers and
+ * build containers need them, and they tell nothing about the build. Every
+ * /v1 route, reads included, needs the control token: the build being
+ * recorded shares the pod's network namespace, and must not read the record
+ * as it forms nor have the proxy sign a snapshot of it (?format=dsse).
  */
 export class ControlServer {
   readonly #opts: ControlServerOptions;
@@ -47,29 +53,46 @@ export class ControlServer {
         else res.destroy();
       });
     });
-    this.route('GET', '/healthz', (_req, res) => text(res, 200, 'ok\n'));
-    this.route('GET', '/readyz', (_req, res) => {
-      const details = (opts.readyDetails?.() ?? []).map((line) => `${line}\n`).join('');
-      if (opts.isReady()) text(res, 200, `ready\n${details}`);
-      else text(res, 503, `not ready\n${details}`);
-    });
-    this.route('GET', '/metrics', async (_req, res) => {
-      const body = await opts.registry.metrics();
-      res.writeHead(200, { 'content-type': opts.registry.contentType });
-      res.end(body);
-    });
-    this.route('GET', '/ca.pem', (_req, res) => {
-      const pem = opts.caCertPem();
-      if (pem === null) text(res, 503, 'CA not ready\n');
-      else {
-        res.writeHead(200, { 'content-type': 'application/x-pem-file' });
-        res.end(pem);
-      }
-    });
+    const open = { open: true };
+    this.route('GET', '/healthz', (_req, res) => text(res, 200, 'ok\n'), open);
+    this.route(
+      'GET',
+      '/readyz',
+      (_req, res) => {
+        const details = (opts.readyDetails?.() ?? []).map((line) => `${line}\n`).join('');
+        if (opts.isReady()) text(res, 200, `ready\n${details}`);
+        else text(res, 503, `not ready\n${details}`);
+      },
+      open,
+    );
+    this.route(
+      'GET',
+      '/metrics',
+      async (_req, res) => {
+        const body = await opts.registry.metrics();
+        res.writeHead(200, { 'content-type': opts.registry.contentType });
+        res.end(body);
+      },
+      open,
+    );
+    this.route(
+      'GET',
+      '/ca.pem',
+      (_req, res) => {
+        const pem = opts.caCertPem();
+        if (pem === null) text(res, 503, 'CA not ready\n');
+        else {
+          res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+          res.end(pem);
+        }
+      },
+      open,
+    );
   }
 
-  route(method: string, path: string, handler: RouteHandler, options: { guarded?: boolean } = {}): void {
-    this.#routes.push({ method, path, handler, guarded: options.guarded ?? false });
+  /** Adds a route; it needs the control token unless `open`. */
+  route(method: string, path: string, handler: RouteHandler, options: { open?: boolean } = {}): void {
+    this.#routes.push({ method, path, handler, open: options.open ?? false });
   }
 
   listen(): Promise<AddressInfo> {
@@ -106,14 +129,12 @@ export class ControlServer {
       });
       return;
     }
-    if (route.guarded && !this.#authorized(req)) {
-      json(res, this.#opts.controlToken === null ? 403 : 401, {
+    if (!route.open && !this.#authorized(req)) {
+      res.setHeader('www-authenticate', 'Bearer realm="provenance-proxy control"');
+      json(res, 401, {
         error: {
           code: 'ERR_UNAUTHORIZED',
-          message:
-            this.#opts.controlToken === null
-              ? 'this endpoint needs --control-token-file to be configured'
-              : 'a valid bearer token is required',
+          message: 'a valid bearer token is required (the control token: --control-token-file)',
         },
       });
       return;
@@ -123,9 +144,8 @@ export class ControlServer {
 
   #authorized(req: IncomingMessage): boolean {
     const expected = this.#opts.controlToken;
-    if (expected === null) return false;
     const header = req.headers.authorization ?? '';
-    const presented = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    const presented = /^Bearer +(\S+) *$/i.exec(header)?.[1] ?? '';
     // Compare digests so the comparison time says nothing about the token's length or prefix.
     const a = createHash('sha256').update(presented).digest();
     const b = createHash('sha256').update(expected).digest();

@@ -20,6 +20,8 @@ import {
 import type { Envelope, Occurrence } from '../grafeas/resources.js';
 import { GrafeasApiError } from '../grafeas/status.js';
 import { decodeBase64Strict } from '../signing/base64.js';
+import { verifyEnvelope } from '../signing/dsse.js';
+import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import { type ProvenanceSink, type SignedReport, SinkError } from './sink.js';
 
 export interface GrafeasSinkOptions {
@@ -35,6 +37,12 @@ export interface GrafeasSinkOptions {
   readonly ca?: readonly string[];
   /** Deadline of one HTTP request. Default 10 s. */
   readonly timeoutMs?: number;
+  /**
+   * The public key this proxy signs reports with. An occurrence already in the store counts as
+   * this report only if one of its signatures verifies with it; without it, only an occurrence
+   * carrying one of this report's exact signatures does.
+   */
+  readonly signerPublicKeyPem?: string;
   /** Occurrences per batchCreate request, 1 to 1000. Default 100. */
   readonly batchSize?: number;
   readonly logger: Logger;
@@ -65,9 +73,12 @@ const LIST_CONCURRENCY = 4;
  *
  * Exactly once: Grafeas names occurrences itself, so a retry cannot reuse a name. Before writing,
  * the sink lists the BUILD occurrences of each subject and skips those that already carry this
- * report's payload (same bytes, same payload type). A report delivered again after a crash, a
- * lost answer or a restart therefore adds nothing. Signatures are not compared: an ECDSA
- * re-signing of the same payload after a restart is the same provenance, not a new record.
+ * report: the same payload bytes and type, under the same note, with a signature that is this
+ * report's own or verifies with this proxy's public key (an ECDSA re-signing of the same payload
+ * is the same provenance). A report delivered again after a crash, a lost answer or a restart
+ * therefore adds nothing. An occurrence with this payload but no such signature is a look-alike
+ * (anyone with write access can copy a payload and attach junk): it does not count, the sink
+ * writes its own beside it and logs the conflict as a warning with the look-alike's name.
  */
 export class GrafeasSink implements ProvenanceSink {
   readonly name = 'grafeas';
@@ -75,6 +86,7 @@ export class GrafeasSink implements ProvenanceSink {
   readonly #project: string;
   readonly #logger: Logger;
   readonly #batchSize: number;
+  readonly #signerKey: VerificationKey | undefined;
   /** Notes known to exist, by name; a failed attempt is forgotten so the next delivery tries again. */
   readonly #notes = new Map<string, Promise<void>>();
 
@@ -100,6 +112,10 @@ export class GrafeasSink implements ProvenanceSink {
       );
     }
     this.#batchSize = batchSize;
+    this.#signerKey =
+      options.signerPublicKeyPem === undefined
+        ? undefined
+        : parsePublicKeyPem(options.signerPublicKeyPem, 'the signer public key');
     const tokenFile = options.tokenFile ?? undefined;
     if (tokenFile === '') throw new InvalidOptionError('--grafeas-token-file', 'must not be empty');
     this.#project = options.project;
@@ -157,10 +173,17 @@ export class GrafeasSink implements ProvenanceSink {
     const noteName = formatNoteName(this.#project, noteIdForBuilder(builder.id));
     await this.#ensureNote(noteName, builder);
 
-    const present = await mapLimited(resourceUris, LIST_CONCURRENCY, (uri) =>
+    const found = await mapLimited(resourceUris, LIST_CONCURRENCY, (uri) =>
       this.#alreadyWritten(uri, noteName, envelope),
     );
-    const missing = resourceUris.filter((_, i) => !present[i]);
+    const lookAlikes = found.flatMap((f) => f.lookAlikes);
+    if (lookAlikes.length > 0) {
+      this.#logger.warn(
+        { reportId: report.reportId, noteName, lookAlikes },
+        "grafeas holds occurrences with this report's payload but signatures that are not this proxy's: writing the real one beside them",
+      );
+    }
+    const missing = resourceUris.filter((_, i) => !found[i]!.present);
     const occurrences = missing.map((uri) => buildOccurrenceFor(uri, noteName, provenance, envelope));
     let created: string[];
     try {
@@ -179,6 +202,7 @@ export class GrafeasSink implements ProvenanceSink {
         noteName,
         created,
         alreadyPresent: resourceUris.length - missing.length,
+        ...(lookAlikes.length > 0 ? { lookAlikes: lookAlikes.length } : {}),
       },
       'provenance written to grafeas',
     );
@@ -232,15 +256,40 @@ export class GrafeasSink implements ProvenanceSink {
     }
   }
 
-  async #alreadyWritten(resourceUri: string, noteName: string, envelope: Envelope): Promise<boolean> {
+  /** Whether this report is written for `resourceUri`; the names of look-alikes met on the way. */
+  async #alreadyWritten(
+    resourceUri: string,
+    noteName: string,
+    envelope: Envelope,
+  ): Promise<{ present: boolean; lookAlikes: string[] }> {
     const filter = formatFilter([
       { field: 'resourceUrl', value: resourceUri },
       { field: 'kind', value: 'BUILD' },
     ]);
+    const lookAlikes: string[] = [];
     for await (const occurrence of this.#client.allOccurrences(this.#project, filter)) {
-      if (occurrence.noteName === noteName && carriesPayload(occurrence, envelope)) return true;
+      if (occurrence.noteName !== noteName || !carriesPayload(occurrence, envelope)) continue;
+      if (this.#signedByUs(occurrence, envelope)) return { present: true, lookAlikes: [] };
+      lookAlikes.push(occurrence.name ?? '(unnamed)');
     }
-    return false;
+    return { present: false, lookAlikes };
+  }
+
+  /** One of the occurrence's signatures is this report's own, or verifies with this proxy's key. */
+  #signedByUs(occurrence: Occurrence, envelope: Envelope): boolean {
+    const ours = new Set((envelope.signatures ?? []).map((s) => s.sig));
+    const theirs = occurrence.envelope?.signatures ?? [];
+    if (theirs.some((s) => typeof s.sig === 'string' && ours.has(s.sig))) return true;
+    if (this.#signerKey === undefined) return false;
+    const verified = verifyEnvelope(
+      {
+        payloadType: occurrence.envelope?.payloadType,
+        payload: occurrence.envelope?.payload,
+        signatures: theirs.map((s) => ({ sig: s.sig, keyid: s.keyid ?? '' })),
+      },
+      [this.#signerKey],
+    );
+    return verified.ok;
   }
 }
 

@@ -30,7 +30,7 @@ import {
 } from '../grafeas/schema.js';
 import { GrafeasApiError, invalidArgument, notFound, unimplemented } from '../grafeas/status.js';
 import { timestampOf } from '../grafeas/timestamp.js';
-import { decodePageToken, encodePageToken } from './page-token.js';
+import { PageTokens } from './page-token.js';
 import { type GrafeasRepository, NotesExistError, type OccurrenceRow, type Page } from './repository.js';
 
 /** List parameters as they arrive in the query string. */
@@ -43,6 +43,8 @@ export interface ListParams {
 export interface GrafeasServiceOptions {
   readonly now?: () => Date;
   readonly newOccurrenceId?: () => string;
+  /** Seals and opens page tokens; default: a random key for this process. */
+  readonly pageTokens?: PageTokens;
 }
 
 /** AIP-158: a page size of 0 or none means the server's default; larger than the maximum means the maximum. */
@@ -65,11 +67,13 @@ export class GrafeasService {
   readonly #repository: GrafeasRepository;
   readonly #now: () => Date;
   readonly #newOccurrenceId: () => string;
+  readonly #pageTokens: PageTokens;
 
   constructor(repository: GrafeasRepository, options: GrafeasServiceOptions = {}) {
     this.#repository = repository;
     this.#now = options.now ?? (() => new Date());
     this.#newOccurrenceId = options.newOccurrenceId ?? randomUUID;
+    this.#pageTokens = options.pageTokens ?? new PageTokens();
   }
 
   async createNote(project: string, noteId: string | undefined, body: unknown): Promise<Note> {
@@ -109,10 +113,10 @@ export class GrafeasService {
     const page = await this.#repository.listNotes(
       project,
       terms,
-      decodePageToken(params.pageToken, scope),
+      this.#pageTokens.decode(params.pageToken, scope),
       readPageSize(params.pageSize),
     );
-    return withPageToken('notes', page, scope);
+    return withPageToken('notes', page, (seq) => this.#pageTokens.encode(seq, scope));
   }
 
   async createOccurrence(project: string, body: unknown): Promise<Occurrence> {
@@ -159,10 +163,10 @@ export class GrafeasService {
     const page = await this.#repository.listOccurrences(
       { project },
       terms,
-      decodePageToken(params.pageToken, scope),
+      this.#pageTokens.decode(params.pageToken, scope),
       readPageSize(params.pageSize),
     );
-    return withPageToken('occurrences', page, scope);
+    return withPageToken('occurrences', page, (seq) => this.#pageTokens.encode(seq, scope));
   }
 
   /** The occurrences pointing at one note, in any project. */
@@ -178,10 +182,10 @@ export class GrafeasService {
     const page = await this.#repository.listOccurrences(
       { noteName: name },
       terms,
-      decodePageToken(params.pageToken, scope),
+      this.#pageTokens.decode(params.pageToken, scope),
       readPageSize(params.pageSize),
     );
-    return withPageToken('occurrences', page, scope);
+    return withPageToken('occurrences', page, (seq) => this.#pageTokens.encode(seq, scope));
   }
 
   /** Hides the occurrence from the API; the stored record stays (see migrations.ts). */
@@ -353,10 +357,10 @@ function readPageSize(text: string | undefined): number {
 function withPageToken<K extends 'notes' | 'occurrences', T>(
   key: K,
   page: Page<T>,
-  scope: string,
+  pageToken: (afterSeq: number) => string,
 ): { [P in K]?: T[] } & { nextPageToken?: string } {
   const answer: { [key: string]: unknown } = {};
   if (page.items.length > 0) answer[key] = page.items;
-  if (page.lastSeq !== undefined) answer.nextPageToken = encodePageToken(page.lastSeq, scope);
+  if (page.lastSeq !== undefined) answer.nextPageToken = pageToken(page.lastSeq);
   return answer as { [P in K]?: T[] } & { nextPageToken?: string };
 }

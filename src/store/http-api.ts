@@ -1,16 +1,16 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GrafeasApiError, invalidArgument, notFound, unimplemented } from '../grafeas/status.js';
 import type { GrafeasService } from './grafeas-service.js';
 import { matchRoute, type Route } from './routes.js';
+import { permits, type StoreCredentials, type StorePrincipal } from './store-credentials.js';
 
 /** Errors after which the connection is closed instead of reading the rest of the request. */
 const CLOSE_AFTER_ANSWER = new WeakSet<Error>();
 
 export interface StoreHttpOptions {
-  /** Bearer token every /v1 request must carry; undefined: no authentication. */
-  readonly token?: string;
+  /** Bearer tokens, their roles and projects; undefined: no authentication (loopback only, start-store.ts). */
+  readonly credentials?: StoreCredentials;
   readonly logger: Logger;
   /** Largest request body accepted. */
   readonly maxBodyBytes: number;
@@ -26,11 +26,12 @@ export function createStoreRequestHandler(
   service: GrafeasService,
   options: StoreHttpOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const expected = options.token === undefined ? undefined : digest(options.token);
+  const { credentials } = options;
   return (req, res) => {
     const started = process.hrtime.bigint();
     const url = parseTarget(req.url);
     let rpc = '-';
+    let caller: StorePrincipal | undefined;
     handle()
       .catch((error: unknown) => {
         const apiError = asApiError(error);
@@ -49,6 +50,7 @@ export function createStoreRequestHandler(
             method: req.method,
             path: url.pathname,
             rpc,
+            caller: caller?.name,
             status: res.statusCode,
             ms: Number(process.hrtime.bigint() - started) / 1e6,
           },
@@ -70,11 +72,11 @@ export function createStoreRequestHandler(
         send(res, 200, { status: 'ok' });
         return;
       }
-      if (expected !== undefined && !authorized(req.headers.authorization, expected)) {
+      if (credentials !== undefined) {
+        caller = credentials.authenticate(req.headers.authorization);
         // Not reading a stranger's body: answer and close.
-        const error = new GrafeasApiError('UNAUTHENTICATED', 'a valid bearer token is required');
-        CLOSE_AFTER_ANSWER.add(error);
-        throw error;
+        if (caller === undefined)
+          throw closing(new GrafeasApiError('UNAUTHENTICATED', 'a valid bearer token is required'));
       }
       const match = matchRoute(req.method ?? 'GET', url.pathname);
       if (match.route === undefined) {
@@ -87,6 +89,15 @@ export function createStoreRequestHandler(
       }
       const { route } = match;
       rpc = route.rpc;
+      const params = match.params.map((p) => decodePathParam(p));
+      if (caller !== undefined && !permits(caller, route.access, params[0]!)) {
+        throw closing(
+          new GrafeasApiError(
+            'PERMISSION_DENIED',
+            `${caller.role} "${caller.name}" may not ${route.access} in project ${params[0]} (${route.rpc})`,
+          ),
+        );
+      }
       if (route.run === undefined) {
         drain(req);
         throw unimplemented(
@@ -95,7 +106,6 @@ export function createStoreRequestHandler(
             : `${route.rpc} is not supported by this store`,
         );
       }
-      const params = match.params.map((p) => decodePathParam(p));
       const query = readQuery(url.searchParams, route);
       if (!route.body) drain(req);
       const body = route.body ? await readJsonBody(req, options.maxBodyBytes) : undefined;
@@ -150,9 +160,7 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unk
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > maxBytes) {
-      const error = invalidArgument(`the request body exceeds ${maxBytes} bytes`);
-      CLOSE_AFTER_ANSWER.add(error);
-      throw error;
+      throw closing(invalidArgument(`the request body exceeds ${maxBytes} bytes`));
     }
     chunks.push(chunk);
   }
@@ -170,15 +178,10 @@ function drain(req: IncomingMessage): void {
   req.resume();
 }
 
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** Compares digests in constant time: neither the token's bytes nor its length leak through timing. */
-function authorized(header: string | undefined, expected: Buffer): boolean {
-  const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
-  if (match === null) return false;
-  return timingSafeEqual(digest(match[1]!), expected);
+/** Marks an error after which the connection is closed, the rest of the body unread. */
+function closing(error: GrafeasApiError): GrafeasApiError {
+  CLOSE_AFTER_ANSWER.add(error);
+  return error;
 }
 
 function asApiError(error: unknown): GrafeasApiError {

@@ -1,4 +1,5 @@
 import type { GrafeasService, ListParams } from './grafeas-service.js';
+import type { StoreAccess } from './store-credentials.js';
 
 /** What the HTTP layer parsed from one request. */
 export interface RouteInput {
@@ -18,6 +19,8 @@ export interface Route {
   /** Query parameters accepted: canonical (JSON) name → the proto field name also accepted. */
   readonly query: Readonly<Record<string, string>>;
   readonly body: boolean;
+  /** What a caller must be allowed in the path's project (store-credentials.ts). */
+  readonly access: StoreAccess;
   /** undefined: defined by v1 but refused by this store (UNIMPLEMENTED). */
   readonly run?: (service: GrafeasService, input: RouteInput) => Promise<unknown>;
 }
@@ -46,6 +49,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'CreateNote',
     query: { noteId: 'note_id' },
     body: true,
+    access: 'create',
     run: (s, i) => s.createNote(i.params[0]!, i.query.noteId, i.body),
   },
   {
@@ -54,6 +58,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'BatchCreateNotes',
     query: {},
     body: true,
+    access: 'create',
     run: (s, i) => s.batchCreateNotes(i.params[0]!, i.body),
   },
   {
@@ -62,6 +67,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'ListNotes',
     query: LIST_QUERY,
     body: false,
+    access: 'read',
     run: (s, i) => s.listNotes(i.params[0]!, list(i)),
   },
   {
@@ -70,6 +76,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'GetNote',
     query: {},
     body: false,
+    access: 'read',
     run: (s, i) => s.getNote(i.params[0]!, i.params[1]!),
   },
   {
@@ -78,6 +85,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'ListNoteOccurrences',
     query: LIST_QUERY,
     body: false,
+    access: 'read',
     run: (s, i) => s.listNoteOccurrences(i.params[0]!, i.params[1]!, list(i)),
   },
   {
@@ -86,6 +94,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'UpdateNote',
     query: {},
     body: false,
+    access: 'update',
   },
   {
     method: 'DELETE',
@@ -93,6 +102,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'DeleteNote',
     query: {},
     body: false,
+    access: 'delete',
   },
   {
     method: 'POST',
@@ -100,6 +110,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'CreateOccurrence',
     query: {},
     body: true,
+    access: 'create',
     run: (s, i) => s.createOccurrence(i.params[0]!, i.body),
   },
   {
@@ -108,6 +119,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'BatchCreateOccurrences',
     query: {},
     body: true,
+    access: 'create',
     run: (s, i) => s.batchCreateOccurrences(i.params[0]!, i.body),
   },
   {
@@ -116,6 +128,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'ListOccurrences',
     query: LIST_QUERY,
     body: false,
+    access: 'read',
     run: (s, i) => s.listOccurrences(i.params[0]!, list(i)),
   },
   {
@@ -124,6 +137,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'GetVulnerabilityOccurrencesSummary',
     query: {},
     body: false,
+    access: 'read',
   },
   {
     method: 'GET',
@@ -131,6 +145,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'GetOccurrence',
     query: {},
     body: false,
+    access: 'read',
     run: (s, i) => s.getOccurrence(i.params[0]!, i.params[1]!),
   },
   {
@@ -139,6 +154,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'GetOccurrenceNote',
     query: {},
     body: false,
+    access: 'read',
     run: (s, i) => s.getOccurrenceNote(i.params[0]!, i.params[1]!),
   },
   {
@@ -147,6 +163,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'DeleteOccurrence',
     query: {},
     body: false,
+    access: 'delete',
     run: (s, i) => s.deleteOccurrence(i.params[0]!, i.params[1]!),
   },
   {
@@ -155,6 +172,7 @@ export const ROUTES: readonly Route[] = [
     rpc: 'UpdateOccurrence',
     query: {},
     body: false,
+    access: 'update',
   },
 ];
 

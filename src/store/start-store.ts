@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { InvalidOptionError } from '../errors.js';
@@ -7,9 +7,11 @@ import { redactDatabaseUrl, type StoreDatabase } from './database.js';
 import { GrafeasService, type GrafeasServiceOptions } from './grafeas-service.js';
 import { createStoreRequestHandler } from './http-api.js';
 import { migrate } from './migrate.js';
+import type { PageTokens } from './page-token.js';
 import { openPgliteDatabase } from './pglite-database.js';
 import { openPostgresDatabase } from './postgres-database.js';
 import { GrafeasRepository } from './repository.js';
+import type { StoreCredentials } from './store-credentials.js';
 
 export interface StoreOptions {
   /** Where to listen; port 0 picks a free one (tests). */
@@ -18,8 +20,13 @@ export interface StoreOptions {
   readonly dataDir?: string | null;
   /** `postgres://…`: keep everything in PostgreSQL instead. */
   readonly databaseUrl?: string | null;
-  /** Bearer token required on every /v1 request. */
-  readonly token?: string | null;
+  /**
+   * Bearer tokens (`--tokens-file`) required on every /v1 request. Without them the store
+   * refuses to listen anywhere but loopback.
+   */
+  readonly credentials?: StoreCredentials | null;
+  /** Page-token key (`--page-token-key-file`); default: random, for this process only. */
+  readonly pageTokens?: PageTokens;
   readonly logger: Logger;
   /** Largest request body; default 32 MiB. */
   readonly maxBodyBytes?: number;
@@ -40,6 +47,14 @@ const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** Opens and migrates the database, then serves the Grafeas v1 REST subset. */
 export async function startStore(options: StoreOptions): Promise<RunningStore> {
   const { logger } = options;
+  const credentials = options.credentials ?? undefined;
+  if (credentials === undefined && !isLoopback(options.listen.host)) {
+    throw new InvalidOptionError(
+      '--tokens-file',
+      `is required to listen on ${options.listen.host}: without tokens anyone who reaches the store could write and delete provenance (unauthenticated, it listens on loopback only)`,
+    );
+  }
+  credentials?.useLogger(logger);
   const db = await openDatabase(options);
   try {
     await migrate(db, logger);
@@ -47,10 +62,13 @@ export async function startStore(options: StoreOptions): Promise<RunningStore> {
     await db.close().catch(() => undefined);
     throw error;
   }
-  const service = new GrafeasService(new GrafeasRepository(db), options.service);
+  const service = new GrafeasService(new GrafeasRepository(db), {
+    ...options.service,
+    ...(options.pageTokens !== undefined ? { pageTokens: options.pageTokens } : {}),
+  });
   const server = http.createServer(
     createStoreRequestHandler(service, {
-      ...(options.token ? { token: options.token } : {}),
+      ...(credentials !== undefined ? { credentials } : {}),
       logger,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       healthCheck: async () => {
@@ -83,7 +101,8 @@ export async function startStore(options: StoreOptions): Promise<RunningStore> {
       database: options.databaseUrl
         ? redactDatabaseUrl(options.databaseUrl)
         : storeDirectory(options.dataDir!),
-      authentication: options.token ? 'bearer' : 'none',
+      authentication: credentials === undefined ? 'none (loopback only)' : 'bearer',
+      ...(credentials !== undefined ? { tokens: credentials.summary() } : {}),
     },
     'grafeas store listening',
   );
@@ -114,4 +133,16 @@ function openDatabase(options: StoreOptions): Promise<StoreDatabase> {
 
 function storeDirectory(dataDir: string): string {
   return join(dataDir, 'pglite');
+}
+
+/** Literal loopback addresses and `localhost`: reachable from this host only. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) {
+    // The URL parser writes every spelling of an address the same way (0:0::1 → ::1).
+    const canonical = new URL(`http://[${host}]/`).hostname;
+    return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:/.test(canonical);
+  }
+  return false;
 }

@@ -2,13 +2,18 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseListenAddress } from '../config/options.js';
 import { InvalidOptionError } from '../errors.js';
+import { MIN_PAGE_TOKEN_KEY_BYTES, PageTokens } from './page-token.js';
+import { StoreCredentials } from './store-credentials.js';
 
-/** Settings of `provenance-proxy store`, validated; the token already read from its file. */
+/** Settings of `provenance-proxy store`, validated; tokens and key already read from their files. */
 export interface StoreCommandOptions {
   readonly listen: { readonly host: string; readonly port: number };
   readonly dataDir: string | null;
   readonly databaseUrl: string | null;
-  readonly token: string | null;
+  /** `--tokens-file`, loaded; read again when it changes. */
+  readonly credentials: StoreCredentials | null;
+  /** `--page-token-key-file`, loaded; default a random key for this process. */
+  readonly pageTokens: PageTokens;
   readonly logLevel: string;
   /** Largest request body accepted, in bytes; null: the store's default (32 MiB). */
   readonly maxBodyBytes: number | null;
@@ -23,7 +28,11 @@ Options:
   --listen HOST:PORT       where to listen (default 127.0.0.1:8080; IPv6 in brackets)
   --data-dir DIR           embedded database (PGlite) directory; required without --database-url
   --database-url URL       postgres://user:password@host:port/db: use PostgreSQL instead
-  --token-file PATH        require "Authorization: Bearer <token>" with the token in this file
+  --tokens-file PATH       bearer tokens (JSON): each with a name, a role (reader: list/get;
+                           writer: also create; admin: also delete) and its projects; required
+                           to listen on anything but loopback. Re-read when it changes.
+  --page-token-key-file P  secret (32+ bytes) sealing page tokens, for replicas sharing one
+                           database; default a random key per process
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --max-body-bytes N       largest request body accepted (default 33554432; at least 1048576,
                            the most a provenance-proxy sink sends in one request)
@@ -47,7 +56,8 @@ export async function parseStoreArgs(argv: readonly string[]): Promise<StoreComm
         listen: { type: 'string' },
         'data-dir': { type: 'string' },
         'database-url': { type: 'string' },
-        'token-file': { type: 'string' },
+        'tokens-file': { type: 'string' },
+        'page-token-key-file': { type: 'string' },
         'log-level': { type: 'string' },
         'max-body-bytes': { type: 'string' },
         help: { type: 'boolean' },
@@ -66,7 +76,8 @@ export async function parseStoreArgs(argv: readonly string[]): Promise<StoreComm
   if (dataDir === null && databaseUrl === null) {
     throw new InvalidOptionError('--data-dir', 'is required unless --database-url is given');
   }
-  const tokenFile = nonEmpty(values['token-file'], '--token-file');
+  const tokensFile = nonEmpty(values['tokens-file'], '--tokens-file');
+  const keyFile = nonEmpty(values['page-token-key-file'], '--page-token-key-file');
   const logLevel = (values['log-level'] as string | undefined) ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     throw new InvalidOptionError('--log-level', `must be one of ${LOG_LEVELS.join(', ')}`);
@@ -83,7 +94,8 @@ export async function parseStoreArgs(argv: readonly string[]): Promise<StoreComm
     listen,
     dataDir,
     databaseUrl,
-    token: tokenFile === null ? null : await readToken(tokenFile),
+    credentials: tokensFile === null ? null : StoreCredentials.load(tokensFile),
+    pageTokens: keyFile === null ? new PageTokens() : new PageTokens(await readPageTokenKey(keyFile)),
     logLevel,
   };
 }
@@ -95,22 +107,21 @@ function nonEmpty(value: string | boolean | undefined, option: string): string |
   return value;
 }
 
-async function readToken(path: string): Promise<string> {
-  let text: string;
+async function readPageTokenKey(path: string): Promise<Buffer> {
+  let key: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    key = await readFile(path);
   } catch (error) {
     throw new InvalidOptionError(
-      '--token-file',
+      '--page-token-key-file',
       `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
     );
   }
-  const token = text.trim();
-  if (token.length < 16 || /\s/.test(token)) {
+  if (key.length < MIN_PAGE_TOKEN_KEY_BYTES) {
     throw new InvalidOptionError(
-      '--token-file',
-      `${path} must hold one token of at least 16 characters, without spaces`,
+      '--page-token-key-file',
+      `${path} must hold at least ${MIN_PAGE_TOKEN_KEY_BYTES} bytes (e.g. head -c 32 /dev/urandom)`,
     );
   }
-  return token;
+  return key;
 }

@@ -15,7 +15,22 @@ export interface VerifiedStatement {
   readonly key: VerificationKey;
 }
 
-export type ProvenanceFailureReason = 'no_provenance' | DsseFailureReason | StatementFailureReason;
+export type ProvenanceFailureReason =
+  | 'no_provenance'
+  | DsseFailureReason
+  | StatementFailureReason
+  | RequirementFailureReason;
+
+/** A signed statement about the image that the verifier's own requirements refuse. */
+export type RequirementFailureReason = 'not_finished' | 'builder_mismatch';
+
+/** What the caller demands beyond a valid signature and subject (`--require-finished`, `--builder-id`). */
+export interface StatementRequirements {
+  /** Refuse statements without `runDetails.metadata.finishedOn`: image statements and live snapshots. */
+  readonly finished?: boolean;
+  /** Refuse statements whose `runDetails.builder.id` is not exactly this. */
+  readonly builderId?: string;
+}
 
 export type ProvenanceVerification =
   | { readonly ok: true; readonly verified: readonly VerifiedStatement[] }
@@ -41,6 +56,8 @@ const PROGRESS: Record<Exclude<ProvenanceFailureReason, 'no_provenance'>, number
   predicate_type: 6,
   predicate_invalid: 7,
   not_a_subject: 8,
+  builder_mismatch: 9,
+  not_finished: 10,
 };
 
 /**
@@ -52,6 +69,7 @@ export function verifyProvenance(
   target: DigestReference,
   candidates: readonly EnvelopeCandidate[],
   trustedKeys: readonly VerificationKey[],
+  requirements: StatementRequirements = {},
 ): ProvenanceVerification {
   if (candidates.length === 0) {
     return {
@@ -78,6 +96,11 @@ export function verifyProvenance(
       refusals.push({ reason: check.reason, message: check.message, source });
       continue;
     }
+    const unmet = unmetRequirement(check.statement, requirements);
+    if (unmet !== undefined) {
+      refusals.push({ ...unmet, source });
+      continue;
+    }
     verified.push({
       source,
       statement: check.statement,
@@ -95,4 +118,27 @@ export function verifyProvenance(
     message: `${best.message}${suffix}`,
     details: refusals.map((refusal) => `${refusal.source}: ${refusal.message}`),
   };
+}
+
+function unmetRequirement(
+  statement: InTotoStatement,
+  requirements: StatementRequirements,
+): { reason: RequirementFailureReason; message: string } | undefined {
+  const { runDetails } = statement.predicate;
+  if (requirements.builderId !== undefined && runDetails.builder.id !== requirements.builderId) {
+    return {
+      reason: 'builder_mismatch',
+      message: `the builder is ${JSON.stringify(runDetails.builder.id)}, not ${JSON.stringify(requirements.builderId)}`,
+    };
+  }
+  // checkStatement vouches for the shape up to builder.id; metadata is optional in SLSA v1.
+  const finishedOn = (runDetails.metadata as { finishedOn?: unknown } | undefined)?.finishedOn;
+  if (requirements.finished === true && (typeof finishedOn !== 'string' || finishedOn === '')) {
+    return {
+      reason: 'not_finished',
+      message:
+        'the statement is not of a finished build (no runDetails.metadata.finishedOn): an image statement or a snapshot taken while the build ran',
+    };
+  }
+  return undefined;
 }

@@ -13,6 +13,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { ecdsaKeyFiles } from '../signing/keys.js';
+import { writeTokensFile } from '../store/store-tokens.js';
 import { startLab } from '../support/lab.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { RegistryClient } from '../support/registry-client.js';
@@ -37,11 +38,17 @@ const lab = await startLab({
 const registry = lab.registry('open');
 const keys = ecdsaKeyFiles();
 t.teardown(() => keys.cleanup());
+// What the proxy presents to the store (--grafeas-token-file).
 const storeTokenFile = labPath(lab, 'store-token');
 await writeFile(storeTokenFile, `${STORE_TOKEN}\n`, { mode: 0o600 });
+// The sidecars' credential: a writer (it can also read, which the assertions below need).
+const storeTokensFile = await writeTokensFile(labPath(lab, '.'), [
+  { name: 'sidecars', role: 'writer', projects: ['*'], token: STORE_TOKEN },
+]);
 const store = await prepareStore({
   home: labPath(lab, 'store'),
-  extraArgs: ['--token-file', storeTokenFile, '--max-body-bytes', String(STORE_LIMIT)],
+  tokensFile: storeTokensFile,
+  extraArgs: ['--max-body-bytes', String(STORE_LIMIT)],
 });
 t.teardown(() => store.stop());
 await store.start();

@@ -4,7 +4,7 @@
  * matched to its rpc through the google.api.http annotations and read strictly as proto3 JSON.
  * What passes here is what Container Analysis expects on the wire.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { formatFilter } from '../../src/grafeas/filter.js';
 import { MESSAGES, NOTE_KIND, NOTE_KINDS } from '../../src/grafeas/schema.js';
 import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { startStore } from '../../src/store/start-store.js';
+import { storeCredentials } from '../store/store-tokens.js';
 import {
   assertConforms,
   type HttpBinding,
@@ -119,7 +120,20 @@ t.test('what the sink and client send, and what the store answers, conform to th
   const dir = await mkdtemp(join(tmpdir(), 'pp-contract-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const logger = pino({ level: 'silent' });
-  const store = await startStore({ listen: { host: '127.0.0.1', port: 0 }, dataDir: dir, logger });
+  // As deployed: the sink holds a writer token for its project, an operator the admin token.
+  const writer = {
+    name: 'sidecars',
+    role: 'writer',
+    projects: ['contract'],
+    token: 'writer-0123456789abcdef',
+  } as const;
+  const admin = { name: 'ops', role: 'admin', projects: ['*'], token: 'admin-0123456789abcdef' } as const;
+  const store = await startStore({
+    listen: { host: '127.0.0.1', port: 0 },
+    dataDir: dir,
+    credentials: await storeCredentials(dir, [writer, admin]),
+    logger,
+  });
   t.teardown(() => store.close());
 
   // A recording relay between the clients and the store: it forwards bytes untouched.
@@ -159,7 +173,9 @@ t.test('what the sink and client send, and what the store answers, conform to th
   const url = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
 
   // The sink, as the proxy uses it: one image, then a build of three, then the same build again.
-  const sink = new GrafeasSink({ url, project: 'contract', logger });
+  const writerTokenFile = join(dir, 'writer-token');
+  await writeFile(writerTokenFile, writer.token);
+  const sink = new GrafeasSink({ url, project: 'contract', tokenFile: writerTokenFile, logger });
   t.teardown(() => sink.close());
   await sink.deliver(await signedReport('image-1', statementFor(['registry.test:5000/lab/one']), 'image'));
   const build = await signedReport(
@@ -170,7 +186,7 @@ t.test('what the sink and client send, and what the store answers, conform to th
   await sink.deliver(build);
 
   // The rest of the API through the client, including answers that are errors.
-  const client = new GrafeasClient({ baseUrl: url });
+  const client = new GrafeasClient({ baseUrl: url, token: async () => admin.token });
   t.teardown(() => client.close());
   await client.batchCreateNotes('contract', {
     extra: {
@@ -192,7 +208,17 @@ t.test('what the sink and client send, and what the store answers, conform to th
   const first = listed.occurrences![0]!;
   await client.getOccurrence(first.name!);
   await client.getOccurrenceNote(first.name!);
-  await fetch(`${url}/v1/${first.noteName}/occurrences?pageSize=2`).then((r) => r.text());
+  await fetch(`${url}/v1/${first.noteName}/occurrences?pageSize=2`, {
+    headers: { authorization: `Bearer ${admin.token}` },
+  }).then((r) => r.text());
+  // Refusals: no token (401), a writer deleting (403), a forged page token (400).
+  await fetch(`${url}/v1/${first.name}`, { method: 'DELETE' }).then((r) => r.text());
+  const asWriter = new GrafeasClient({ baseUrl: url, token: async () => writer.token });
+  t.teardown(() => asWriter.close());
+  await asWriter.deleteOccurrence(first.name!).catch(() => undefined);
+  await client
+    .listNotes('contract', { pageToken: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
+    .catch(() => undefined);
   await client.deleteOccurrence(first.name!);
   await client.getOccurrence(first.name!).catch(() => undefined);
 
@@ -241,8 +267,9 @@ t.test('what the sink and client send, and what the store answers, conform to th
     ],
     'every rpc of the subset was exercised',
   );
-  t.ok(
-    exchanges.some((e) => e.status === 409) && exchanges.some((e) => e.status === 404),
+  t.same(
+    [400, 401, 403, 404, 409].filter((status) => exchanges.some((e) => e.status === status)),
+    [400, 401, 403, 404, 409],
     'error answers were checked too',
   );
 });

@@ -14,12 +14,19 @@ import pino from 'pino';
 import t from 'tap';
 import { GrafeasClient } from '../../src/grafeas/client.js';
 import { formatFilter } from '../../src/grafeas/filter.js';
-import { noteIdForBuilder, resourceUriOf } from '../../src/grafeas/provenance-mapping.js';
+import {
+  buildOccurrenceFor,
+  grafeasEnvelopeOf,
+  inTotoSlsaProvenanceV1Of,
+  noteIdForBuilder,
+  resourceUriOf,
+} from '../../src/grafeas/provenance-mapping.js';
 import type { Occurrence } from '../../src/grafeas/resources.js';
 import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { SinkError } from '../../src/reporters/sink.js';
 import { startStore } from '../../src/store/start-store.js';
-import { BUILDER_ID, signedReport, statementFor } from './statements.js';
+import { storeCredentials } from '../store/store-tokens.js';
+import { BUILDER_ID, signedReport, statementFor, testSigner } from './statements.js';
 
 const TOKEN = 'store-token-0123456789abcdef';
 const dir = await mkdtemp(join(tmpdir(), 'pp-grafeas-sink-'));
@@ -37,7 +44,9 @@ function capture(lines: string[]) {
 const store = await startStore({
   listen: { host: '127.0.0.1', port: 0 },
   dataDir: join(dir, 'store'),
-  token: TOKEN,
+  credentials: await storeCredentials(dir, [
+    { name: 'sink-tests', role: 'writer', projects: ['*'], token: TOKEN },
+  ]),
   logger: capture(storeLog),
 });
 t.teardown(() => store.close());
@@ -48,7 +57,14 @@ const reader = new GrafeasClient({ baseUrl: store.url, token: async () => TOKEN 
 t.teardown(() => reader.close());
 
 function sinkFor(project: string, extra: Partial<ConstructorParameters<typeof GrafeasSink>[0]> = {}) {
-  const sink = new GrafeasSink({ url: store.url, project, tokenFile, logger: capture(sinkLog), ...extra });
+  const sink = new GrafeasSink({
+    url: store.url,
+    project,
+    tokenFile,
+    signerPublicKeyPem: testSigner.publicKeyPem,
+    logger: capture(sinkLog),
+    ...extra,
+  });
   t.teardown(() => sink.close());
   return sink;
 }
@@ -145,6 +161,61 @@ t.test('delivering the same report again, from a fresh sink, adds nothing', asyn
     2,
     'another statement is another occurrence',
   );
+});
+
+t.test('a look-alike (this payload, a junk signature) does not suppress the real write', async (t) => {
+  const statement = statementFor(['registry.test:5000/lab/look-alike'], { invocationId: 'look-alike' });
+  const report = await signedReport('report-10', statement, 'image');
+  const subject = statement.subject[0]!;
+  const noteName = `projects/e2e-8/notes/${noteIdForBuilder(BUILDER_ID)}`;
+  // Another writer of the project got the payload first and stored it with a signature of its own.
+  await reader.createNote('e2e-8', noteIdForBuilder(BUILDER_ID), {
+    kind: 'BUILD',
+    build: { builderVersion: 'provenance-proxy=0.1.0' },
+  });
+  const forged = await reader.createOccurrence('e2e-8', {
+    resourceUri: resourceUriOf(subject),
+    noteName,
+    kind: 'BUILD',
+    build: { inTotoSlsaProvenanceV1: (await occurrenceBody(report)).build!.inTotoSlsaProvenanceV1! },
+    envelope: {
+      payload: report.envelope.payload,
+      payloadType: report.envelope.payloadType,
+      signatures: [{ sig: Buffer.alloc(64, 7).toString('base64'), keyid: 'test-key' }],
+    },
+  });
+  const warningsBefore = sinkLog.filter((l) => l.includes('"lookAlikes"')).length;
+  await sinkFor('e2e-8').deliver(report);
+  const found = await occurrencesOf('e2e-8', subject.name!, subject.digest!.sha256!);
+  t.equal(found.length, 2, 'the real occurrence is written beside the look-alike');
+  const written = found.find((o) => o.name !== forged.name)!;
+  t.same(written.envelope?.signatures, [{ sig: report.envelope.signatures[0]!.sig, keyid: 'test-key' }]);
+  const warnings = sinkLog.filter((l) => l.includes('"lookAlikes"')).slice(warningsBefore);
+  t.ok(
+    warnings.some((l) => l.includes('"level":40') && l.includes(forged.name!)),
+    'a warning names the look-alike',
+  );
+  await sinkFor('e2e-8').deliver(report);
+  t.equal(
+    (await occurrencesOf('e2e-8', subject.name!, subject.digest!.sha256!)).length,
+    2,
+    'once the real one is there, a redelivery adds nothing',
+  );
+
+  // Without the public key the sink still refuses a foreign signature: only its own bytes count.
+  const keyless = await signedReport('report-11', statementFor(['registry.test:5000/lab/keyless']), 'image');
+  const keylessSubject = keyless.statement.subject[0]!;
+  await reader.createOccurrence('e2e-8', {
+    resourceUri: resourceUriOf(keylessSubject),
+    noteName,
+    kind: 'BUILD',
+    build: { inTotoSlsaProvenanceV1: (await occurrenceBody(keyless)).build!.inTotoSlsaProvenanceV1! },
+    envelope: { ...keyless.envelope, signatures: [{ sig: Buffer.alloc(64, 9).toString('base64') }] },
+  });
+  const bare = new GrafeasSink({ url: store.url, project: 'e2e-8', tokenFile, logger: capture(sinkLog) });
+  t.teardown(() => bare.close());
+  await bare.deliver(keyless);
+  t.equal((await occurrencesOf('e2e-8', keylessSubject.name!, keylessSubject.digest!.sha256!)).length, 2);
 });
 
 t.test('after a crash between two subjects, only the missing one is written', async (t) => {
@@ -309,3 +380,14 @@ t.test('https with an extra CA: trusted when given, refused (retryably) when not
   const subject = report.statement.subject[0]!;
   t.equal((await occurrencesOf('e2e-6', subject.name!, subject.digest!.sha256!)).length, 1);
 });
+
+/** The occurrence the sink would write for the report's first subject, built by the product's own mapping. */
+async function occurrenceBody(report: Awaited<ReturnType<typeof signedReport>>): Promise<Occurrence> {
+  const subject = report.statement.subject[0]!;
+  return buildOccurrenceFor(
+    resourceUriOf(subject),
+    'projects/x/notes/y',
+    inTotoSlsaProvenanceV1Of(report.statement),
+    grafeasEnvelopeOf(report.envelope),
+  );
+}

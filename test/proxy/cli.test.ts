@@ -63,8 +63,10 @@ interface CliProxy {
 }
 
 /** `run` on free ports with a fresh data dir; resolves once its banner names both listeners. */
-async function startCliProxy(extraArgs: string[]): Promise<CliProxy> {
-  const data = mkdtempSync(join(tmpdir(), 'pp-data-'));
+async function startCliProxy(
+  extraArgs: string[],
+  data = mkdtempSync(join(tmpdir(), 'pp-data-')),
+): Promise<CliProxy> {
   const child = cli([
     'run',
     '--listen',
@@ -199,7 +201,9 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
   type Page = { entries: { kind: string; data: { url?: string } }[] };
   const page = await waitUntil(
     async () => {
-      const p = (await (await fetch(`${controlUrl}/v1/observations?limit=10`)).json()) as Page;
+      const p = (await (
+        await fetch(`${controlUrl}/v1/observations?limit=10`, { headers: bearer(generatedToken(data)) })
+      ).json()) as Page;
       return p.entries.length > 0 ? p : undefined;
     },
     { what: 'the download in /v1/observations', attempts: 200, intervalMs: 25 },
@@ -244,7 +248,8 @@ t.test(
     t.equal(ok.status, 200);
     t.match(await ok.json(), { finalized: true, subjects: 0 });
 
-    const key = (await (await fetch(`${control}/v1/public-key`)).json()) as {
+    const auth = { headers: bearer(token) };
+    const key = (await (await fetch(`${control}/v1/public-key`, auth)).json()) as {
       ephemeral: boolean;
       publicKeyPem: string;
       keyid: string;
@@ -252,7 +257,7 @@ t.test(
     t.equal(key.ephemeral, true, 'no --signing-key: an ephemeral key');
     t.match(key.publicKeyPem, /BEGIN PUBLIC KEY/);
     t.notMatch(JSON.stringify(key), /PRIVATE/);
-    const statement = (await (await fetch(`${control}/v1/provenance`)).json()) as {
+    const statement = (await (await fetch(`${control}/v1/provenance`, auth)).json()) as {
       predicate: {
         buildDefinition: {
           internalParameters: { policy: { signingKey: { ephemeral: boolean; keyid: string } } };
@@ -271,3 +276,74 @@ t.test(
     t.equal(await exitOf(proxy), 0);
   },
 );
+
+t.test('control: every /v1 read needs the token; health, metrics and the CA stay open', async (t) => {
+  const { child: proxy, data, controlUrl: control } = await startCliProxy([]);
+  t.teardown(() => void proxy.kill('SIGKILL'));
+  const tokenPath = join(data, 'control-token');
+  t.equal(statSync(tokenPath).mode & 0o777, 0o600, 'no --control-token-file: one is generated, 0600');
+  const token = generatedToken(data);
+  t.ok(token.length >= 40, 'with 256 random bits');
+  t.match(
+    proxy.output().stderr,
+    `control token: ${tokenPath} (generated for this run)`,
+    'the banner says where',
+  );
+  for (const path of [
+    '/v1/images',
+    '/v1/provenance',
+    '/v1/provenance?format=dsse',
+    '/v1/observations',
+    '/v1/public-key',
+  ]) {
+    for (const headers of [{}, bearer(`${token}x`), bearer(token.slice(0, -1)), { authorization: token }]) {
+      const answer = await fetch(`${control}${path}`, { headers });
+      t.equal(answer.status, 401, `${path} ${JSON.stringify(Object.keys(headers))}`);
+      t.match(answer.headers.get('www-authenticate'), /^Bearer/);
+      t.notMatch(await answer.text(), /payloadType|BEGIN PUBLIC KEY|predicate/, 'and nothing of the record');
+    }
+    t.equal(
+      (await fetch(`${control}${path}`, { headers: bearer(token) })).status,
+      200,
+      `${path} with the token`,
+    );
+  }
+  t.equal((await fetch(`${control}/v1/finalize`, { method: 'POST' })).status, 401, 'finalize too');
+  for (const query of [`access_token=${token}`, `token=${token}`]) {
+    t.equal(
+      (await fetch(`${control}/v1/images?${query}`)).status,
+      401,
+      'a token in the query is not a credential',
+    );
+  }
+  t.equal(
+    (await fetch(`${control}/v1/images`, { headers: { authorization: `bearer ${token}` } })).status,
+    200,
+    'the scheme is case-insensitive (RFC 9110)',
+  );
+  for (const path of ['/healthz', '/readyz', '/metrics', '/ca.pem']) {
+    t.equal((await fetch(`${control}${path}`)).status, 200, `${path} is open`);
+  }
+  proxy.kill('SIGTERM');
+  t.equal(await exitOf(proxy), 0);
+  t.notOk(proxy.output().stdout.includes(token), 'the generated token never reaches the logs');
+
+  const again = await startCliProxy([], data);
+  t.teardown(() => void again.child.kill('SIGKILL'));
+  t.not(generatedToken(data), token, 'a restart mints a new token');
+  t.equal(
+    (await fetch(`${again.controlUrl}/v1/images`, { headers: bearer(token) })).status,
+    401,
+    'the old one no longer opens /v1',
+  );
+  again.child.kill('SIGTERM');
+  t.equal(await exitOf(again.child), 0);
+});
+
+function generatedToken(data: string): string {
+  return readFileSync(join(data, 'control-token'), 'utf8').trim();
+}
+
+function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import { type RunningStore, startStore } from '../../src/store/start-store.js';
+import { AUTH_TOKENS, storeAuthScenarios } from './auth-scenarios.js';
 import { storeScenarios } from './scenarios.js';
 import { buildNote, buildOccurrence, call } from './store-client.js';
+import { bearer, storeCredentials } from './store-tokens.js';
 
 const logger = pino({ level: 'silent' });
 const dir = await mkdtemp(join(tmpdir(), 'pp-store-pglite-'));
@@ -33,38 +35,33 @@ t.test('what was stored survives a restart on the same data directory', async (t
   t.same((await call(store.url, 'GET', '/v1/projects/restart/notes/b')).json, note.json);
 });
 
-t.test('bearer token and body limit', async (t) => {
+t.test('tokens, roles and projects', async (t) => {
   const secured = await startStore({
     listen: { host: '127.0.0.1', port: 0 },
     dataDir: await mkdtemp(join(dir, 'secured-')),
-    token: 'correct-horse-battery-staple',
+    credentials: await storeCredentials(dir, Object.values(AUTH_TOKENS)),
+    logger,
+  });
+  t.teardown(() => secured.close());
+  storeAuthScenarios(t, () => secured.url);
+});
+
+t.test('/healthz needs no token; the body limit holds for a valid caller', async (t) => {
+  const secured = await startStore({
+    listen: { host: '127.0.0.1', port: 0 },
+    dataDir: await mkdtemp(join(dir, 'limited-')),
+    credentials: await storeCredentials(dir, [AUTH_TOKENS.admin]),
     maxBodyBytes: 4096,
     logger,
   });
   t.teardown(() => secured.close());
-  const path = '/v1/projects/auth/notes';
-  const none = await call(secured.url, 'GET', path);
-  t.equal(none.status, 401);
-  t.equal(none.json.error.status, 'UNAUTHENTICATED');
-  t.match(none.headers.get('www-authenticate'), /^Bearer/);
-  const wrong = await call(secured.url, 'GET', path, undefined, {
-    authorization: 'Bearer correct-horse-battery-stapler',
-  });
-  t.equal(wrong.status, 401);
-  const basic = await call(secured.url, 'GET', path, undefined, { authorization: 'Basic Y29ycmVjdA==' });
-  t.equal(basic.status, 401);
-  const right = await call(secured.url, 'GET', path, undefined, {
-    authorization: 'Bearer correct-horse-battery-staple',
-  });
-  t.equal(right.status, 200);
   t.equal((await call(secured.url, 'GET', '/healthz')).status, 200, '/healthz needs no token');
-
   const big = await call(
     secured.url,
     'POST',
-    `${path}?noteId=big`,
+    '/v1/projects/auth/notes?noteId=big',
     { ...buildNote(), longDescription: 'x'.repeat(8192) },
-    { authorization: 'Bearer correct-horse-battery-staple' },
+    bearer(AUTH_TOKENS.admin.token),
   );
   t.equal(big.status, 400);
   t.match(big.json.error.message, /exceeds 4096 bytes/);

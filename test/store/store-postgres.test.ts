@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import t from 'tap';
@@ -8,8 +11,10 @@ import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { type RunningStore, startStore } from '../../src/store/start-store.js';
 import { signedReport, statementFor } from '../grafeas/statements.js';
 import { type PostgresCluster, postgresUnavailable, startPostgres } from '../support/postgres.js';
+import { AUTH_TOKENS, storeAuthScenarios } from './auth-scenarios.js';
 import { storeScenarios } from './scenarios.js';
 import { buildNote, buildOccurrence, call } from './store-client.js';
+import { storeCredentials } from './store-tokens.js';
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) {
@@ -28,6 +33,19 @@ if (unavailable !== undefined) {
 
   t.test('the Grafeas v1 subset on PostgreSQL', async (t) => {
     storeScenarios(t, () => store.url);
+  });
+
+  t.test('tokens, roles and projects on PostgreSQL', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pp-store-pg-auth-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const secured = await startStore({
+      listen: { host: '127.0.0.1', port: 0 },
+      databaseUrl: cluster.url,
+      credentials: await storeCredentials(dir, Object.values(AUTH_TOKENS)),
+      logger,
+    });
+    t.teardown(() => secured.close());
+    storeAuthScenarios(t, () => secured.url);
   });
 
   t.test('the sink writes through it: once per subject, and within a second', async (t) => {

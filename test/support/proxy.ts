@@ -39,8 +39,13 @@ export interface RunningProxy {
   images(): Promise<ImageRecord[]>;
   provenance(): Promise<InTotoStatement>;
   metrics(): Promise<string>;
-  /** GET on the control listener; resolves with status and body text. */
-  control(path: string): Promise<{ status: number; body: string }>;
+  /** GET on the control listener with the control token; resolves with status and body text. */
+  control(
+    path: string,
+    init?: { method?: string; token?: string | null },
+  ): Promise<{ status: number; body: string }>;
+  /** The control token of the running proxy (generated per start unless `--control-token-file` is given). */
+  controlToken(): Promise<string>;
   /** Sends a signal and waits until the process has exited. */
   kill(signal: NodeJS.Signals): Promise<void>;
   /** Starts the proxy again with the same ports and data dir (after kill). */
@@ -89,6 +94,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     ...(options.extraArgs ?? []),
   ];
   const env = { ...withoutProxyVariables(process.env), ...options.env };
+  const controlTokenPath = controlTokenFileOf(args, env) ?? join(dataDir, 'control-token');
+  // Read at each use: a restarted proxy mints a new token.
+  const controlToken = async () => (await readFile(controlTokenPath, 'utf8')).trim();
 
   let child: ChildProcess | undefined;
   let trust: TrustMaterial | undefined;
@@ -124,11 +132,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   await launch();
 
   async function getJson<T>(path: string): Promise<T> {
-    const response = await fetch(`${controlUrl}${path}`);
-    const text = await response.text();
-    if (response.status !== 200)
-      throw new Error(`GET ${path} answered ${response.status}: ${text.slice(0, 500)}`);
-    return JSON.parse(text) as T;
+    const { status, body } = await proxy.control(path);
+    if (status !== 200) throw new Error(`GET ${path} answered ${status}: ${body.slice(0, 500)}`);
+    return JSON.parse(body) as T;
   }
 
   const proxy: RunningProxy = {
@@ -147,10 +153,15 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     async metrics() {
       return (await proxy.control('/metrics')).body;
     },
-    async control(path: string) {
-      const response = await fetch(`${controlUrl}${path}`);
+    async control(path, init = {}) {
+      const token = init.token === undefined ? await controlToken() : init.token;
+      const response = await fetch(`${controlUrl}${path}`, {
+        method: init.method ?? 'GET',
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+      });
       return { status: response.status, body: await response.text() };
     },
+    controlToken,
     async kill(signal: NodeJS.Signals) {
       const running = child;
       if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
@@ -167,6 +178,15 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     },
   };
   return proxy;
+}
+
+/** `--control-token-file` as the proxy will read it: from the arguments, else its environment variable. */
+function controlTokenFileOf(args: readonly string[], env: NodeJS.ProcessEnv): string | undefined {
+  for (const [i, arg] of args.entries()) {
+    if (arg === '--control-token-file') return args[i + 1];
+    if (arg.startsWith('--control-token-file=')) return arg.slice('--control-token-file='.length);
+  }
+  return env.PROVENANCE_PROXY_CONTROL_TOKEN_FILE;
 }
 
 /** The proxy itself must connect upstream directly, whatever the test runner's environment says. */

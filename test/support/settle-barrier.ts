@@ -49,8 +49,7 @@ export async function settleProxy(proxy: RunningProxy, registry: RunningRegistry
   const hex = digest.replace(/^sha256:/, '');
   await waitUntil(
     async () => {
-      const response = await fetch(`${proxy.controlUrl}/v1/provenance`);
-      const statement = (await response.json()) as InTotoStatement;
+      const statement: InTotoStatement = await proxy.provenance();
       const dependencies = statement.predicate?.buildDefinition?.resolvedDependencies ?? [];
       return dependencies.some((dependency) => dependency.digest?.sha256 === hex);
     },

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -208,6 +208,70 @@ t.test('refusals exit non-zero with a distinct code and a reason line', async (t
     exitCode: VERIFY_EXIT.signature,
   });
 });
+
+t.test(
+  '--require-finished refuses image statements and live snapshots; --builder-id a foreign builder',
+  async (t) => {
+    const unfinished = fixture.statement as InTotoStatement;
+    const finished: InTotoStatement = {
+      ...unfinished,
+      predicate: {
+        ...unfinished.predicate,
+        runDetails: {
+          ...unfinished.predicate.runDetails,
+          metadata: { ...unfinished.predicate.runDetails.metadata, finishedOn: '2026-01-01T00:10:00Z' },
+        },
+      },
+    };
+    const live = writeJson('live.json', await signStatement(unfinished));
+    const done = writeJson('done.json', await signStatement(finished));
+    const base = (path: string) => [reference, '--envelope', path, '--public-key', keys.publicPath];
+
+    t.equal(
+      (await verify(base(live))).code,
+      VERIFY_EXIT.verified,
+      'without the flag, a snapshot verifies as before',
+    );
+    const refused = await verify([...base(live), '--require-finished']);
+    t.equal(refused.code, VERIFY_EXIT.requirement);
+    t.match(
+      refused.err,
+      /verify: FAILED: the statement is not of a finished build \(no runDetails\.metadata\.finishedOn\)/,
+    );
+    const accepted = await verify([...base(done), '--require-finished']);
+    t.equal(accepted.code, VERIFY_EXIT.verified, accepted.err);
+    t.match(accepted.out, /2026-01-01T00:10:00Z/);
+
+    const builder = 'https://provenance-proxy.dev/proxy@0.1.0';
+    t.equal((await verify([...base(done), '--builder-id', builder])).code, VERIFY_EXIT.verified);
+    for (const other of [`${builder}x`, 'https://provenance-proxy.dev/proxy@0.1', builder.toUpperCase()]) {
+      const foreign = await verify([...base(done), '--builder-id', other]);
+      t.equal(foreign.code, VERIFY_EXIT.requirement, other);
+      t.match(foreign.err, `the builder is "${builder}", not ${JSON.stringify(other)}`);
+    }
+    const json = await verify([...base(live), '--require-finished', '--builder-id', builder, '--json']);
+    t.match(JSON.parse(json.out), {
+      verified: false,
+      reason: 'not_finished',
+      exitCode: VERIFY_EXIT.requirement,
+    });
+
+    // Of two envelopes about the image, the finished one is chosen; the snapshot alone is not enough.
+    const both = join(work, 'both.intoto.jsonl');
+    writeFileSync(
+      both,
+      `${readFileSync(live, 'utf8').replace(/\n\s*/g, '')}\n${readFileSync(done, 'utf8').replace(/\n\s*/g, '')}\n`,
+    );
+    const chosen = await verify([...base(both), '--require-finished', '--json']);
+    t.equal(chosen.code, VERIFY_EXIT.verified, chosen.err);
+    t.equal(JSON.parse(chosen.out).statements.length, 1, 'only the finished statement counts');
+    t.equal(
+      (await verify([...base(done), '--builder-id', ''])).code,
+      VERIFY_EXIT.usage,
+      'an empty builder id is a usage error',
+    );
+  },
+);
 
 t.test('usage errors exit 2 and show usage; --help exits 0', async (t) => {
   const envelope = writeJson('u.json', await signStatement(fixture.statement));

@@ -19,6 +19,8 @@ export interface ReportingProxyOptions {
   signingKeyPath: string;
   /** `--provenance-dir`: the file sink as well. */
   provenanceDir?: string;
+  /** `--grafeas-token-file`: the store's writer token. */
+  grafeasTokenFile?: string;
 }
 
 export interface ReportingProxy {
@@ -50,6 +52,7 @@ export async function startReportingProxy(options: ReportingProxyOptions): Promi
       '10s',
       ...TEST_RETRY_ARGS,
       ...(options.provenanceDir === undefined ? [] : ['--provenance-dir', options.provenanceDir]),
+      ...(options.grafeasTokenFile === undefined ? [] : ['--grafeas-token-file', options.grafeasTokenFile]),
     ],
   });
   const clients = options.lab.directClients.withRoute({

@@ -11,8 +11,10 @@ export interface StoreProcessOptions {
   home: string;
   /** `--database-url postgres://…`: the store keeps everything in PostgreSQL. */
   databaseUrl?: string;
-  /** More `provenance-proxy store` arguments (`--token-file`, `--max-body-bytes`). */
+  /** More `provenance-proxy store` arguments (e.g. `--max-body-bytes`). */
   extraArgs?: string[];
+  /** `--tokens-file`: bearer tokens, roles and projects (test/store/store-tokens.ts writes one). */
+  tokensFile?: string;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function prepareStore(options: StoreProcessOptions): Promise<StoreP
       ? ['--data-dir', join(options.home, 'data')]
       : ['--database-url', options.databaseUrl]),
     ...(options.extraArgs ?? []),
+    ...(options.tokensFile === undefined ? [] : ['--tokens-file', options.tokensFile]),
   ];
   let child: ChildProcess | undefined;
   const alive = (c: ChildProcess | undefined): c is ChildProcess =>

@@ -42,6 +42,8 @@ export async function listBuildOccurrences(
   storeUrl: string,
   project: string,
   resourceUrl?: string,
+  /** Bearer token, for a store started with `--tokens-file`. */
+  token?: string,
 ): Promise<StoredOccurrence[]> {
   const terms = ['kind="BUILD"', ...(resourceUrl === undefined ? [] : [`resourceUrl="${resourceUrl}"`])];
   const found: StoredOccurrence[] = [];
@@ -49,7 +51,9 @@ export async function listBuildOccurrences(
   for (let page = 0; page < MAX_PAGES; page++) {
     const query = new URLSearchParams({ filter: terms.join(' AND '), pageSize: String(PAGE_SIZE) });
     if (pageToken !== undefined) query.set('pageToken', pageToken);
-    const response = await fetch(`${storeUrl}/v1/projects/${project}/occurrences?${query}`);
+    const response = await fetch(`${storeUrl}/v1/projects/${project}/occurrences?${query}`, {
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
     const text = await response.text();
     if (response.status !== 200) {
       throw new StoreReadError(`listing occurrences answered ${response.status}: ${text.slice(0, 500)}`);

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -23,6 +23,11 @@ export interface TestProxy {
   readonly tunnels: TunnelRecord[];
   /** Every log line the proxy wrote, as text. */
   readonly logLines: string[];
+  /** A request to the control listener with the control token (`token: null` sends none). */
+  control(
+    path: string,
+    init?: { method?: string; token?: string | null },
+  ): Promise<{ status: number; body: string }>;
   /** Resolves with the first exchange (already seen or future) that matches. */
   exchange(match: (e: CompletedExchange) => boolean): Promise<CompletedExchange>;
   tunnel(match: (t: TunnelRecord) => boolean): Promise<TunnelRecord>;
@@ -110,6 +115,15 @@ export async function startTestProxy(
     exchanges,
     tunnels,
     logLines,
+    async control(path, init = {}) {
+      const token =
+        init.token === undefined ? readFileSync(proxy.controlTokenPath, 'utf8').trim() : init.token;
+      const response = await fetch(`http://127.0.0.1:${proxy.controlAddress.port}${path}`, {
+        method: init.method ?? 'GET',
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+      });
+      return { status: response.status, body: await response.text() };
+    },
     exchange: (match) => {
       const seen = exchanges.find(match);
       return seen ? Promise.resolve(seen) : new Promise((resolve) => exchangeWaiters.push([match, resolve]));

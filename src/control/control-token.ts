@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidOptionError } from '../errors.js';
+
+/** Where a generated token is written, in the data directory (never shared with build containers). */
+export const GENERATED_TOKEN_FILE = 'control-token';
+
+export interface ControlToken {
+  readonly token: string;
+  /** The file holding it: `--control-token-file`, or the generated one. */
+  readonly path: string;
+  /** true: minted at this start, written to `<data-dir>/control-token` (0600). */
+  readonly generated: boolean;
+}
+
+/**
+ * The control token: read from `--control-token-file`, or, when none is given, minted at start
+ * (32 random bytes) and written to `<data-dir>/control-token`, mode 0600, replacing the previous
+ * start's. /v1 is never open: who may read the data directory may read the record, nobody else.
+ */
+export function loadOrCreateControlToken(tokenFile: string | null, dataDir: string): ControlToken {
+  if (tokenFile !== null) return { token: readControlToken(tokenFile), path: tokenFile, generated: false };
+  const token = randomBytes(32).toString('base64url');
+  const path = join(dataDir, GENERATED_TOKEN_FILE);
+  const temporary = `${path}.${process.pid}.tmp`;
+  rmSync(temporary, { force: true });
+  // O_EXCL with 0600: the file is never, even briefly, readable by others or someone else's.
+  const fd = openSync(temporary, 'wx', 0o600);
+  try {
+    writeSync(fd, `${token}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+  return { token, path, generated: true };
+}
+
+function readControlToken(path: string): string {
+  let token: string;
+  try {
+    token = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new InvalidOptionError(
+      '--control-token-file',
+      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+  if (token.length < 16 || /\s/.test(token))
+    throw new InvalidOptionError(
+      '--control-token-file',
+      'the token must be at least 16 characters, without spaces',
+    );
+  return token;
+}
