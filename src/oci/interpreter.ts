@@ -29,7 +29,7 @@ import {
   withoutRedirectAt,
   withRedirect,
 } from './redirects.js';
-import type { ManifestReference } from './reference.js';
+import { type ManifestReference, registryKey } from './reference.js';
 import { classifyRoute, type OciRoute, type UploadSessionRoute } from './route.js';
 import {
   bearerRealmOf,
@@ -121,7 +121,7 @@ class Context {
     this.exchange = exchange;
     this.options = options;
     this.status = exchange.status ?? 0;
-    this.registry = exchange.authority.toLowerCase();
+    this.registry = registryKey(exchange.authority);
   }
 
   /** A Bearer challenge names the token realm; requests there are credentials, never artifacts. */
@@ -151,7 +151,7 @@ class Context {
       return true;
     }
     if (!isSuccess(this.status)) return true;
-    const redirectedTo = this.exchange.authority.toLowerCase();
+    const redirectedTo = registryKey(this.exchange.authority);
     if (pending.purpose === 'blob-read') {
       const digest = tryParseDigest(pending.digest);
       if (digest !== null) this.blobRead(pending.registry, pending.repository, digest, method, redirectedTo);
