@@ -76,7 +76,12 @@ export async function openBuildPipeline(
   });
   const sinkNames = sinks.map((s) => s.name);
 
-  const invocation = loadOrCreateInvocation(options.dataDir);
+  const { invocation, unreadableSavedTo } = loadOrCreateInvocation(options.dataDir);
+  if (unreadableSavedTo !== null)
+    logger.error(
+      { savedTo: unreadableSavedTo, invocationId: invocation.invocationId },
+      'build.json was empty or unreadable: saved it aside and began a new invocation; reports from here on carry the new invocation id',
+    );
   const baseContext = validateStatementContext({
     builderId: options.builderId,
     builderVersion: VERSION,

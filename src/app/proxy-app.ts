@@ -19,6 +19,7 @@ import { ProxyListener } from '../net/proxy-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { loadUpstreamTrust, systemBundleText } from '../tls/upstream-trust.js';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 
 /** What later stages plug into the hot path. The proxy knows them only by these three functions. */
 export interface ExchangeStages {
@@ -42,6 +43,11 @@ export interface RunningProxy {
   shutdown(graceMs: number): Promise<{ drained: boolean }>;
 }
 
+type StagesFactory = (ctx: {
+  registry: Registry;
+  control: ControlServer;
+}) => ExchangeStages | Promise<ExchangeStages>;
+
 /**
  * Composition root of the hot path: CA → leaf cache → upstream trust →
  * forwarder → listener, plus the control server. Everything is validated and
@@ -50,14 +56,27 @@ export interface RunningProxy {
 export async function startProxy(
   options: RunOptions,
   logger: Logger,
-  buildStages: (ctx: {
-    registry: Registry;
-    control: ControlServer;
-  }) => ExchangeStages | Promise<ExchangeStages> = () => ({
+  buildStages: StagesFactory = () => ({
     planner: () => NO_PLAN,
     onExchange: () => {},
     onTunnel: () => {},
   }),
+): Promise<RunningProxy> {
+  // Before anything reads or writes the data directory: two proxies on one journal break its chain.
+  const lock = acquireDataDirLock(options.dataDir);
+  try {
+    return await startLocked(options, logger, buildStages, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(
+  options: RunOptions,
+  logger: Logger,
+  buildStages: StagesFactory,
+  lock: DataDirLock,
 ): Promise<RunningProxy> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'provenance_proxy_' });
@@ -139,6 +158,7 @@ export async function startProxy(
         await stages.close?.(Math.max(0, deadlineAt - Date.now()));
       } finally {
         await control.close();
+        lock.release();
       }
       return { drained: outcome === 'idle' };
     },
