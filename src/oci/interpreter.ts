@@ -1,4 +1,5 @@
 import type { CompletedExchange } from '../http/completed-exchange.js';
+import { redactText } from '../log/redact-url.js';
 import { type Digest, digestOfHash, isVerifiable, tryParseDigest } from './digest.js';
 import type {
   BlobVerification,
@@ -799,7 +800,8 @@ class Context {
   }
 
   private anomaly(code: OciAnomalyEvent['code'], repository: string | null, detail: string): void {
-    this.emit({ type: 'ociAnomaly', code, registry: this.registry, repository, detail });
+    // Details quote what the build sent (names, paths): the same redaction as URLs.
+    this.emit({ type: 'ociAnomaly', code, registry: this.registry, repository, detail: redactText(detail) });
   }
 }
 

@@ -703,7 +703,7 @@ t.test('non-OCI traffic: downloads and uploads as generic artifacts, secrets out
   t.same(ofType(down, 'artifactDownloaded'), [
     {
       type: 'artifactDownloaded',
-      url: 'https://downloads.test/go1.22.tar.gz?version=1&access_token=REDACTED&X-Goog-Signature=REDACTED',
+      url: 'https://downloads.test/go1.22.tar.gz?version=REDACTED&access_token=REDACTED&X-Goog-Signature=REDACTED',
       method: 'GET',
       status: 200,
       size: 1234,
