@@ -7,6 +7,7 @@ import { type ControlServer, json } from '../control/control-server.js';
 import type { CompletedExchange, TunnelRecord } from '../http/completed-exchange.js';
 import { Journal } from '../journal/journal.js';
 import { parseJournalPageQuery } from '../journal/journal-page.js';
+import type { DestinationRefusal } from '../net/destination-policy.js';
 import type { OciEvent } from '../oci/events.js';
 import { OciMetrics } from '../oci/metrics.js';
 import { createOciStage } from '../oci/oci-stage.js';
@@ -57,6 +58,7 @@ export async function openBuildPipeline(
       // The build went on after an earlier finalize (the sidecar restarted mid-build).
       finishedOn = null;
     } else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
+    else if (entry.kind === 'egress.refused') egress.addBlocked();
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
   }
   const record = BuildRecord.from(replayed);
@@ -248,6 +250,11 @@ export async function openBuildPipeline(
         { authority: tunnel.authority, bytesIn: tunnel.bytesFromClient, bytesOut: tunnel.bytesFromUpstream },
         'unobserved tunnel closed',
       );
+    },
+    onRefusedDestination: (refusal: DestinationRefusal) => {
+      egress.addBlocked();
+      void append('egress.refused', { ...refusal, at: Date.now() });
+      logger.warn(refusal, 'destination refused by policy');
     },
     isHealthy: () => journalHealthy,
     close: async (graceMs: number) => {

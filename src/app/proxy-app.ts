@@ -15,6 +15,7 @@ import {
 import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { DestinationPolicy, type DestinationRefusal } from '../net/destination-policy.js';
 import { ProxyListener } from '../net/proxy-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
 import { LeafCache } from '../tls/leaf-cache.js';
@@ -26,6 +27,8 @@ export interface ExchangeStages {
   readonly planner: ExchangePlanner;
   readonly onExchange: ExchangeSink;
   readonly onTunnel: (record: TunnelRecord) => void;
+  /** A connection the destination policy refused (journaled, counted in the statement's egress). */
+  readonly onRefusedDestination?: (refusal: DestinationRefusal) => void;
   /** false when a later stage can no longer do its job (e.g. the journal failed); /readyz says so. */
   readonly isHealthy?: () => boolean;
   /** Called at shutdown once exchanges have drained: finalize, flush, close files. */
@@ -100,6 +103,13 @@ async function startLocked(
     ttlMs: 12 * 3600_000,
     onLookup: (result) => metrics.leafCache.inc({ result }),
   });
+  const destinations = new DestinationPolicy({
+    allow: options.allowDestination,
+    onRefused: (refusal) => {
+      metrics.destinationsRefused.inc({ rule: refusal.rule });
+      stages.onRefusedDestination?.(refusal);
+    },
+  });
   const { httpsAgent, httpAgent, secureContext } = createUpstreamAgents(trustedRoots, metrics);
   const forwarder = new ExchangeForwarder({
     httpsAgent,
@@ -109,6 +119,7 @@ async function startLocked(
     sink: stages.onExchange,
     metrics,
     logger,
+    lookupFor: (port) => destinations.lookupFor(port),
   });
   const listener = new ProxyListener({
     host: options.listen.host,
@@ -122,6 +133,7 @@ async function startLocked(
     metrics,
     logger,
     onTunnel: stages.onTunnel,
+    destinations,
   });
 
   if (options.caCertOut) writePublic(options.caCertOut, ca.certPem);
@@ -130,6 +142,12 @@ async function startLocked(
   if (options.caBundleOut) writePublic(options.caBundleOut, `${systemBundleText()}\n${ca.certPem}`);
   const controlAddress = await control.listen();
   const proxyAddress = await listener.listen();
+  // Bound ports are known only now (port 0 picks one); no connection is handled before this
+  // line runs, as there is no await between listening and here.
+  destinations.protectOwnPorts(
+    [proxyAddress.port, controlAddress.port],
+    [proxyAddress.address, controlAddress.address],
+  );
   ready = true;
 
   return {

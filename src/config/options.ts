@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
+import { type Cidr, parseCidr } from './cidr.js';
 import { type HostPattern, parseHostPattern } from './host-pattern.js';
 
 export interface ListenAddress {
@@ -35,6 +36,8 @@ export interface RunOptions {
   readonly provenanceDir: string | null;
   readonly reportRetryBaseMs: number;
   readonly reportRetryMaxMs: number;
+  readonly allowDestination: readonly Cidr[];
+  readonly journalAnchorIntervalMs: number;
 }
 
 type Kind =
@@ -47,7 +50,8 @@ type Kind =
   | 'path'
   | 'url'
   | 'level'
-  | 'patterns';
+  | 'patterns'
+  | 'cidrs';
 
 interface OptionSpec {
   readonly key: keyof RunOptions;
@@ -232,6 +236,20 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: '60s',
     help: 'longest delay between retries of a failed report; reports are retried until delivered',
   },
+  {
+    key: 'allowDestination',
+    flag: 'allow-destination',
+    kind: 'cidrs',
+    default: [],
+    help: 're-open a refused destination range (loopback, link-local, unspecified), e.g. 10.96.0.0/12 or ::1/128; repeatable',
+  },
+  {
+    key: 'journalAnchorIntervalMs',
+    flag: 'journal-anchor-interval',
+    kind: 'duration',
+    default: '30s',
+    help: 'sign the journal chain head with the signing key this often (and at each finalize)',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -285,7 +303,7 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
 }
 
 function isMultiple(kind: Kind): boolean {
-  return kind === 'list' || kind === 'patterns';
+  return kind === 'list' || kind === 'patterns' || kind === 'cidrs';
 }
 
 function splitList(text: string): string[] {
@@ -300,6 +318,13 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
   if (raw === null) return null;
   if (Array.isArray(raw)) {
     if (spec.kind === 'patterns') return raw.map((p) => parseHostPattern(option, p));
+    if (spec.kind === 'cidrs')
+      return raw.map((p) => {
+        const cidr = parseCidr(p);
+        if (cidr === null)
+          throw new InvalidOptionError(option, `"${p}" must be an IP address or CIDR like 10.0.0.0/8`);
+        return cidr;
+      });
     return raw.map((p) => {
       if (p === '') throw new InvalidOptionError(option, 'must not be empty');
       return p;

@@ -1,6 +1,6 @@
 import type { ClientRequest, Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import httpProxy from 'http-proxy';
@@ -16,7 +16,14 @@ import type {
   RequestHead,
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
-import { classifyUpstreamError, explainUpstreamFailure, isTlsFailure } from './upstream-failure.js';
+import {
+  classifyUpstreamError,
+  explainUpstreamFailure,
+  isTlsFailure,
+  rawFailureAnswer,
+  upstreamFailureCode,
+  upstreamFailureStatus,
+} from './upstream-failure.js';
 
 /** Where a request goes, decided by the listener (CONNECT authority or absolute-form URL). */
 export interface UpstreamTarget {
@@ -38,6 +45,8 @@ export interface ForwarderDeps {
   readonly sink: ExchangeSink;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  /** The destination policy's lookup for sockets to `port` (net/destination-policy.ts). */
+  readonly lookupFor: (port: number) => LookupFunction;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
@@ -160,7 +169,12 @@ export class ExchangeForwarder {
         // Fresh object per request: http-proxy builds the outgoing options on top of it.
         // servername pins SNI and certificate verification to the host the client CONNECTed to,
         // whatever its Host header says.
-        ssl: target.scheme === 'https' ? { servername: sniName(target.hostname) } : {},
+        // lookup: every name is resolved through the destination policy (http-proxy merges `ssl`
+        // into the outgoing request for both schemes).
+        ssl: {
+          lookup: this.#deps.lookupFor(target.port),
+          ...(target.scheme === 'https' ? { servername: sniName(target.hostname) } : {}),
+        },
       },
       (error) => this.#onUpstreamError(error as NodeJS.ErrnoException, req, res, state),
     );
@@ -217,10 +231,12 @@ export class ExchangeForwarder {
           port: target.port,
         },
         // http-proxy builds the outgoing options on top of `ssl` (fresh per request).
-        ssl:
-          target.scheme === 'https'
+        ssl: {
+          lookup: this.#deps.lookupFor(target.port),
+          ...(target.scheme === 'https'
             ? { servername: sniName(target.hostname), secureContext: this.#deps.upstreamSecureContext }
-            : {},
+            : {}),
+        },
         secure: true,
       } as httpProxy.ServerOptions,
       (error: Error) => {
@@ -228,9 +244,7 @@ export class ExchangeForwarder {
         failure = { code: `upstream_${cause}`, message: error.message };
         this.#deps.metrics.upstreamErrors.inc({ cause });
         if (!socket.destroyed) {
-          socket.end(
-            `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${explainUpstreamFailure(cause, target.authority, error)}`,
-          );
+          socket.end(rawFailureAnswer(cause, explainUpstreamFailure(cause, target.authority, error)));
         }
       },
     );
@@ -301,12 +315,12 @@ export class ExchangeForwarder {
     );
     if (!res.headersSent && !res.destroyed) {
       state.synthesized = true;
-      state.status = 502;
+      state.status = upstreamFailureStatus(cause);
       const body = explainUpstreamFailure(cause, state.target.authority, error);
-      res.writeHead(502, {
+      res.writeHead(state.status, {
         'content-type': 'text/plain; charset=utf-8',
         'content-length': Buffer.byteLength(body),
-        'x-provenance-proxy-error': `upstream_${cause}`,
+        'x-provenance-proxy-error': upstreamFailureCode(cause),
         connection: 'close',
       });
       res.end(body);

@@ -12,6 +12,7 @@ export class ProxyMetrics {
   readonly requestDuration: Histogram<'method'>;
   readonly tunnels: Counter<'result'>;
   readonly exchangeSinkErrors: Counter;
+  readonly destinationsRefused: Counter<'rule'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -73,6 +74,12 @@ export class ProxyMetrics {
     this.exchangeSinkErrors = new Counter({
       name: 'provenance_proxy_exchange_sink_errors_total',
       help: 'Completed exchanges a later stage failed to take (a bug: the exchange is logged and the proxy carries on)',
+      registers,
+    });
+    this.destinationsRefused = new Counter({
+      name: 'provenance_proxy_destinations_refused_total',
+      help: 'Connections the destination policy refused, by rule (loopback, link_local, unspecified, own_port)',
+      labelNames: ['rule'],
       registers,
     });
   }

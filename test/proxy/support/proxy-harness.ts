@@ -6,6 +6,7 @@ import { type RunningProxy, startProxy } from '../../../src/app/proxy-app.js';
 import { parseRunOptions } from '../../../src/config/options.js';
 import type { CompletedExchange, TunnelRecord } from '../../../src/http/completed-exchange.js';
 import { createLogger } from '../../../src/log/logger.js';
+import { ALLOW_LOOPBACK_DESTINATIONS } from '../../support/proxy.js';
 import { testPki } from './test-pki.js';
 
 export interface TestProxy {
@@ -45,6 +46,7 @@ export async function startTestProxy(extraArgs: string[] = []): Promise<TestProx
       'debug',
       '--shutdown-grace',
       '2s',
+      ...ALLOW_LOOPBACK_DESTINATIONS,
       ...extraArgs,
     ],
     {},
