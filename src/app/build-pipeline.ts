@@ -30,6 +30,7 @@ import type { ProvenanceSink, SignedReport } from '../reporters/sink.js';
 import type { Signer } from '../signing/envelope.js';
 import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
 import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
+import { JournalAnchors } from './journal-anchors.js';
 import type { ExchangeStages } from './proxy-app.js';
 
 const VERSION = (
@@ -84,6 +85,11 @@ export async function openBuildPipeline(
       { savedTo: unreadableSavedTo, invocationId: invocation.invocationId },
       'build.json was empty or unreadable: saved it aside and began a new invocation; reports from here on carry the new invocation id',
     );
+  // The chain head, signed: a rewritten or recomputed journal no longer matches its anchors.
+  const anchors = new JournalAnchors(journal, signer, { invocationId: invocation.invocationId, logger });
+  await anchors.anchor('start');
+  anchors.start(options.journalAnchorIntervalMs);
+
   const baseContext = validateStatementContext({
     builderId: options.builderId,
     builderVersion: VERSION,
@@ -172,6 +178,7 @@ export async function openBuildPipeline(
       }
       const statement = buildStatement(record, context(finishedOn));
       await report('build', buildReportId(invocation.invocationId, statement), statement);
+      await anchors.anchor('finalize');
       return statement;
     });
     return finalizing;
@@ -267,6 +274,8 @@ export async function openBuildPipeline(
             'reports still pending at exit; they are kept and sent on the next start',
           );
       } finally {
+        anchors.stop();
+        await anchors.anchor('close');
         await outbox.close();
         await journal.close();
       }

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { LOCK_FILE } from '../../src/app/data-dir-lock.js';
 import { cliPath } from '../e2e/support/cli.js';
+import { readEntries, rewriteWithValidChain } from '../journal/support/rewrite-chain.js';
+import { ecdsaKeyFiles } from '../signing/keys.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -62,4 +64,44 @@ t.test('an empty build.json is saved aside and a new invocation begins; the prox
   );
   t.match(readFileSync(first.logPath, 'utf8'), /build\.json was empty or unreadable/);
   t.notOk(existsSync(`${buildJson}.tmp`), 'no temp file left');
+});
+
+t.test('a stopped proxy leaves its journal sealed; a recomputed rewrite of it is detected', async (t) => {
+  const keys = ecdsaKeyFiles();
+  t.teardown(() => keys.cleanup());
+  const proxy = await startProxy({
+    dir: join(home.path, 'anchored'),
+    upstreamCaPath: ca.caCertPath,
+    extraArgs: ['--signing-key', keys.privatePath],
+  });
+  await proxy.stop();
+  const journal = join(proxy.dataDir, 'observations.jsonl');
+  const verify = (...extra: string[]) =>
+    runCommand(process.execPath, [
+      cliPath(),
+      'journal',
+      'verify',
+      '--file',
+      journal,
+      '--public-key',
+      keys.publicPath,
+      ...extra,
+    ]);
+  const sealed = await verify('--require-sealed');
+  t.equal(sealed.code, 0, sealed.stdout);
+  t.match(sealed.stdout, /sealed/);
+
+  const entries = await readEntries(journal);
+  t.match(
+    entries.map((e) => e.kind),
+    ['journal.anchor', 'build.finalized', 'journal.anchor'],
+  );
+  await rewriteWithValidChain(
+    journal,
+    entries.map((e) => (e.kind === 'build.finalized' ? { ...e, data: { finishedOn: 1 } } : e)),
+  );
+  t.equal((await journalVerify(proxy.dataDir)).code, 0, 'the chain alone cannot tell');
+  const rewritten = await verify();
+  t.equal(rewritten.code, 1);
+  t.match(rewritten.stdout, /the journal was rewritten/);
 });
