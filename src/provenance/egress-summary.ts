@@ -9,7 +9,7 @@ import { compareStrings } from '../record/compare.js';
 export interface EgressSummary {
   readonly hosts: readonly EgressHost[];
   readonly unobservedTunnels: readonly UnobservedTunnel[];
-  /** Requests the proxy refused by policy (0 until a policy exists). */
+  /** Connections the destination policy refused; each one is journaled as `egress.refused`. */
   readonly blockedRequests: number;
 }
 
