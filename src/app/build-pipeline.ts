@@ -98,6 +98,8 @@ export async function openBuildPipeline(
     policy: {
       intercept: options.intercept.map((p) => p.source),
       tunnel: options.tunnel.map((p) => p.source),
+      // Ranges re-opened past the destination policy: a reader sees what the build could reach.
+      allowDestination: options.allowDestination.map((c) => c.source),
       // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
       signingKey: {
         keyid: signer.keyid,

@@ -144,4 +144,9 @@ t.test('--allow-destination re-opens loopback, but never the proxy itself', asyn
   const controlPort = new URL(proxy.controlUrl).port;
   t.equal((await rawConnect(proxy, `127.0.0.1:${controlPort}`)).code, 'destination_refused');
   t.equal(accepted.length, before + 2);
+  t.match(
+    JSON.stringify(await proxy.provenance()),
+    '"allowDestination":["127.0.0.0/8"]',
+    'the statement says what was re-opened',
+  );
 });
