@@ -52,8 +52,19 @@ function rawConnect(
   });
 }
 
-async function absolute(proxy: RunningProxy, url: string) {
-  const result = await curl(['-D', '-', '-o', '/dev/null', '--proxy', proxy.url, '--max-time', '20', url]);
+async function absolute(proxy: RunningProxy, url: string, extra: string[] = []) {
+  const result = await curl([
+    '-D',
+    '-',
+    '-o',
+    '/dev/null',
+    '--proxy',
+    proxy.url,
+    '--max-time',
+    '20',
+    ...extra,
+    url,
+  ]);
   const head = result.stdout.toString();
   return {
     status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
@@ -107,6 +118,13 @@ t.test('refused without --allow-destination: every spelling, both request forms'
     t.equal(answer.status, status, url);
     t.equal(answer.code, 'destination_refused', `${url}: error code`);
   }
+  // Upgrade requests take their own path (no agent): a literal and a name.
+  const websocket = ['-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket'];
+  for (const url of [`http://127.0.0.1:${port}/ws`, `http://localhost:${port}/ws`]) {
+    const answer = await absolute(proxy, url, websocket);
+    t.equal(answer.status, 403, `upgrade ${url}`);
+    t.equal(answer.code, 'destination_refused', `upgrade ${url}: error code`);
+  }
   const blind = await rawConnect(proxy, `tunnelled.test:${port}`);
   t.not(blind.status, 200, 'a blind tunnel host that does not resolve is not opened either');
   t.same(accepted, [], 'nothing reached the loopback server');
@@ -116,13 +134,13 @@ t.test('refused without --allow-destination: every spelling, both request forms'
     Number(
       new RegExp(`provenance_proxy_destinations_refused_total\\{rule="${rule}"\\} (\\d+)`).exec(metrics)?.[1],
     );
-  t.ok(count('loopback') >= 12, 'loopback refusals counted');
+  t.ok(count('loopback') >= 14, 'loopback refusals counted');
   t.equal(count('link_local'), 3);
   t.equal(count('own_port'), 3);
   const statement = await proxy.provenance();
   const egress = JSON.stringify(statement.predicate.runDetails);
   const blocked = Number(/"blockedRequests":(\d+)/.exec(egress)?.[1]);
-  t.equal(blocked, connects.length + urls.length, 'the statement counts every refusal');
+  t.equal(blocked, connects.length + urls.length + 2, 'the statement counts every refusal');
   const journal = readFileSync(join(proxy.dataDir, 'observations.jsonl'), 'utf8');
   t.match(journal, /"kind":"egress\.refused","data":\{[^}]*"address":"169\.254\.169\.254"/, 'journaled');
 });
