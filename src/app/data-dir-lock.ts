@@ -125,6 +125,15 @@ function takeOverStale(path: string, judged: string): void {
   }
   try {
     linkSync(aside, path);
+  } catch (error) {
+    // A third process created a lock while the racer's was aside: refuse rather than guess.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new DataDirLockedError(
+        path,
+        parseHolder(readText(path) ?? ''),
+        'several processes are taking it at once',
+      );
+    throw error;
   } finally {
     unlinkSync(aside);
   }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { acquireDataDirLock, LOCK_FILE, type LockHolder } from '../../src/app/data-dir-lock.js';
 import { makeTempDir } from '../support/temp-dir.js';
+import { PROJECT_ROOT } from '../support/tools.js';
 
 function holder(overrides: Partial<LockHolder>): string {
   const base: LockHolder = {
@@ -100,4 +101,47 @@ t.test('release() leaves a lock that is no longer ours alone', async (t) => {
   writeFileSync(lock.path, theirs);
   lock.release();
   t.equal(readFileSync(lock.path, 'utf8'), theirs);
+});
+
+/** Processes that try to take the lock at once; each reports, then holds what it got until stdin closes. */
+async function contenders(t: Test, dir: string, count: number): Promise<string[]> {
+  const module = join(PROJECT_ROOT, 'dist/app/data-dir-lock.js');
+  const script = `import(${JSON.stringify(module)}).then((m) => {
+    let lock = null;
+    try { lock = m.acquireDataDirLock(${JSON.stringify(dir)}); console.log('won'); }
+    catch (e) { console.log(e.code); }
+    process.stdin.on('end', () => { lock?.release(); process.exit(0); });
+    process.stdin.resume();
+  });`;
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
+  t.teardown(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+  const outcomes = await Promise.all(
+    children.map(async (child) => String((await once(child.stdout!, 'data'))[0]).trim()),
+  );
+  for (const child of children) child.stdin!.end();
+  await Promise.all(children.map((child) => once(child, 'exit')));
+  return outcomes.sort();
+}
+
+t.test('processes racing for a free or a stale lock: exactly one wins', async (t) => {
+  for (const stale of [false, true]) {
+    const dir = await makeTempDir('lock');
+    if (stale) {
+      const dead = spawn(process.execPath, ['-e', '0']);
+      await once(dead, 'exit');
+      writeFileSync(join(dir.path, LOCK_FILE), holder({ pid: dead.pid! }));
+    }
+    const outcomes = await contenders(t, dir.path, 4);
+    t.same(
+      outcomes,
+      ['ERR_DATA_DIR_LOCKED', 'ERR_DATA_DIR_LOCKED', 'ERR_DATA_DIR_LOCKED', 'won'],
+      stale ? 'stale lock' : 'free',
+    );
+    t.same(readdirSync(dir.path), [], 'released, nothing left aside');
+    await dir.remove();
+  }
 });
