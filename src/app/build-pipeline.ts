@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
+import { JournalError } from '../errors.js';
 import type { CompletedExchange, TunnelRecord } from '../http/completed-exchange.js';
 import { Journal } from '../journal/journal.js';
+import { verifyAnchors } from '../journal/journal-anchor.js';
 import { parseJournalPageQuery } from '../journal/journal-page.js';
 import type { DestinationRefusal } from '../net/destination-policy.js';
 import type { OciEvent } from '../oci/events.js';
@@ -29,6 +31,7 @@ import { Outbox } from '../reporters/outbox.js';
 import type { ProvenanceSink, SignedReport } from '../reporters/sink.js';
 import type { Signer } from '../signing/envelope.js';
 import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
+import { parsePublicKeyPem } from '../signing/public-key.js';
 import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
 import { JournalAnchors } from './journal-anchors.js';
 import type { ExchangeStages } from './proxy-app.js';
@@ -85,6 +88,7 @@ export async function openBuildPipeline(
       { savedTo: unreadableSavedTo, invocationId: invocation.invocationId },
       'build.json was empty or unreadable: saved it aside and began a new invocation; reports from here on carry the new invocation id',
     );
+  await refuseRewrittenJournal(journal, signer, logger);
   // The chain head, signed: a rewritten or recomputed journal no longer matches its anchors.
   const anchors = new JournalAnchors(journal, signer, { invocationId: invocation.invocationId, logger });
   await anchors.anchor('start');
@@ -283,6 +287,28 @@ export async function openBuildPipeline(
       }
     },
   };
+}
+
+/**
+ * A journal whose own anchors (signed with this proxy's key) no longer match its lines was
+ * rewritten, hashes recomputed: replaying it would sign forged observations, so the proxy refuses
+ * to start, as it does on a broken chain. Anchors another key signed (a key rotated mid-build) do
+ * not prove a rewrite and are only reported. An ephemeral key has no earlier anchors to check.
+ */
+async function refuseRewrittenJournal(journal: Journal, signer: Signer, logger: Logger): Promise<void> {
+  if (signer.ephemeral || journal.lastSeq === 0) return;
+  const report = await verifyAnchors(journal.path, [parsePublicKeyPem(signer.publicKeyPem)], journal.lastSeq);
+  const rewritten = report.problems.find((p) => p.kind === 'rewritten');
+  if (rewritten !== undefined)
+    throw new JournalError(
+      'ERR_JOURNAL_CHAIN',
+      `${journal.path}: line ${rewritten.line}: ${rewritten.message}`,
+    );
+  if (report.problems.length > 0)
+    logger.warn(
+      { journal: journal.path, unverified: report.problems.length, first: report.problems[0] },
+      'journal anchors not signed by the current key (was it rotated mid-build?)',
+    );
 }
 
 async function openSigner(options: RunOptions, logger: Logger): Promise<Signer> {

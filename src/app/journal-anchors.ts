@@ -20,8 +20,9 @@ export class JournalAnchors {
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | null = null;
   #queue: Promise<void> = Promise.resolve();
-  /** Seq of the last anchor line this process wrote. */
+  /** Seq of the last anchor line this process wrote, and whether it sealed the journal. */
   #lastAnchorLine = -1;
+  #lastSealed = false;
 
   constructor(journal: Journal, signer: Signer, opts: { invocationId: string; logger: Logger }) {
     this.#journal = journal;
@@ -50,8 +51,9 @@ export class JournalAnchors {
 
   async #anchorNow(reason: AnchorReason): Promise<void> {
     const seq = this.#journal.lastSeq;
-    // Nothing new since our last anchor: the journal already ends signed.
-    if (seq === this.#lastAnchorLine || !this.#journal.writable) return;
+    const sealing = reason === 'finalize' || reason === 'close';
+    // Nothing new since our last anchor: the journal already ends signed (and sealed, if asked).
+    if ((seq === this.#lastAnchorLine && (!sealing || this.#lastSealed)) || !this.#journal.writable) return;
     try {
       const payload = anchorPayloadBytes({
         journal: this.#journal.name,
@@ -64,6 +66,7 @@ export class JournalAnchors {
       const envelope = await this.#signer.sign(ANCHOR_PAYLOAD_TYPE, payload);
       const receipt = await this.#journal.append(ANCHOR_KIND, { envelope });
       this.#lastAnchorLine = receipt.seq;
+      this.#lastSealed = sealing;
     } catch (error) {
       this.#logger.error({ err: error, reason }, 'could not anchor the journal');
     }

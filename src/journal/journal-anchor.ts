@@ -53,7 +53,17 @@ export interface AnchorReport {
   readonly sealed: boolean;
   readonly invocationIds: readonly string[];
   /** Anchors that do not verify or do not match the file: the journal was rewritten. */
-  readonly problems: readonly { readonly line: number; readonly message: string }[];
+  readonly problems: readonly AnchorProblem[];
+}
+
+/**
+ * `unverified`: the anchor is not signed by a given key (another key, a forged or damaged anchor);
+ * `rewritten`: it is, and the line it signed has changed since.
+ */
+export interface AnchorProblem {
+  readonly line: number;
+  readonly kind: 'unverified' | 'rewritten';
+  readonly message: string;
 }
 
 interface Claim {
@@ -75,7 +85,7 @@ export async function verifyAnchors(
 ): Promise<AnchorReport> {
   const name = basename(path);
   const claims: Claim[] = [];
-  const problems: { line: number; message: string }[] = [];
+  const problems: AnchorProblem[] = [];
   const invocationIds = new Set<string>();
   let anchors = 0;
   let lastSeq = 0;
@@ -86,7 +96,7 @@ export async function verifyAnchors(
     anchors++;
     lastAnchorLine = entry.seq;
     const verdict = judgeAnchor(entry, keys, name);
-    if (typeof verdict === 'string') problems.push({ line: entry.seq, message: verdict });
+    if (typeof verdict === 'string') problems.push({ line: entry.seq, kind: 'unverified', message: verdict });
     else {
       claims.push({ line: entry.seq, seq: verdict.seq, hash: verdict.hash, reason: verdict.reason });
       invocationIds.add(verdict.invocationId);
@@ -99,6 +109,7 @@ export async function verifyAnchors(
       if (claim.hash !== hash)
         problems.push({
           line: claim.line,
+          kind: 'rewritten',
           message: `anchor signed seq ${seq} with hash ${claim.hash}, the journal has ${hash}: the journal was rewritten`,
         });
     }

@@ -91,10 +91,14 @@ t.test('a stopped proxy leaves its journal sealed; a recomputed rewrite of it is
   t.equal(sealed.code, 0, sealed.stdout);
   t.match(sealed.stdout, /sealed/);
 
+  await proxy.restart();
+  await proxy.stop();
+  t.equal((await verify('--require-sealed')).code, 0, 'an intact journal is replayed and sealed again');
   const entries = await readEntries(journal);
-  t.match(
+  t.same(
     entries.map((e) => e.kind),
-    ['journal.anchor', 'build.finalized', 'journal.anchor'],
+    // start, finalized, finalize anchor; after the restart: start, and the seal again at stop.
+    ['journal.anchor', 'build.finalized', 'journal.anchor', 'journal.anchor', 'journal.anchor'],
   );
   await rewriteWithValidChain(
     journal,
@@ -104,4 +108,10 @@ t.test('a stopped proxy leaves its journal sealed; a recomputed rewrite of it is
   const rewritten = await verify();
   t.equal(rewritten.code, 1);
   t.match(rewritten.stdout, /the journal was rewritten/);
+  await t.rejects(
+    proxy.restart(),
+    { message: /ERR_JOURNAL_CHAIN|the journal was rewritten/ },
+    'the proxy itself refuses to replay it',
+  );
+  t.match(readFileSync(proxy.logPath, 'utf8'), /line 3: anchor signed seq 2 .* the journal was rewritten/);
 });
