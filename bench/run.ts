@@ -13,6 +13,7 @@ import https from 'node:https';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { ALLOW_LOOPBACK_DESTINATIONS } from '../test/support/proxy.js';
 import { cryptoFloor, hasSocat, startSocatRelay } from './floors.js';
 import { cpuSeconds, fmt, median, peakRssDuring, percentile, run, stop, waitForLine } from './lib.js';
 
@@ -103,6 +104,7 @@ async function startProxy(
       upstreamCa,
       '--log-level',
       'warn',
+      ...ALLOW_LOOPBACK_DESTINATIONS,
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],

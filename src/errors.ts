@@ -50,6 +50,7 @@ export type UpstreamFailureCause =
   | 'reset'
   | 'timeout'
   | 'protocol'
+  | 'destination_refused'
   | 'other';
 
 /** The certificate authority could not be loaded or minted. */
@@ -67,5 +68,27 @@ export class JournalError extends ProvenanceProxyError {
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
+  }
+}
+
+/** Why the destination policy refuses an address (net/destination-policy.ts). */
+export type DestinationRule = 'loopback' | 'link_local' | 'unspecified' | 'own_port';
+
+/** The destination policy refused to connect: the address (after resolution) falls under `rule`. */
+export class DestinationRefusedError extends ProvenanceProxyError {
+  readonly rule: DestinationRule;
+  readonly address: string;
+  readonly port: number;
+  constructor(rule: DestinationRule, address: string, port: number) {
+    super(
+      'ERR_DESTINATION_REFUSED',
+      `destination ${address.includes(':') ? `[${address}]` : address}:${port} refused by rule ${rule}` +
+        (rule === 'own_port'
+          ? ' (the proxy does not connect to itself)'
+          : ' (re-open a range with --allow-destination CIDR)'),
+    );
+    this.rule = rule;
+    this.address = address;
+    this.port = port;
   }
 }

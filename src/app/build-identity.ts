@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurablySync } from '../journal/fsync-dir.js';
 import type { BuildIdentity } from '../provenance/statement.js';
 
 /** What stays the same across restarts of one build's proxy: its invocation id and start time. */
@@ -9,21 +10,56 @@ export interface BuildInvocation {
   readonly startedOn: number;
 }
 
+/** What `loadOrCreateInvocation` found. */
+export interface LoadedInvocation {
+  readonly invocation: BuildInvocation;
+  /** Set when build.json was empty or unreadable: where it was saved before a new invocation replaced it. */
+  readonly unreadableSavedTo: string | null;
+}
+
 /**
- * The first start of a build writes `build.json` into the data directory;
- * a restart (after a crash or kill -9) reads it back, so the provenance still
- * describes one build, not two.
+ * The first start of a build writes `build.json` into the data directory (atomically and
+ * fsync'd, so a crash leaves the old file or the new one, never an empty one); a restart
+ * (after a crash or kill -9) reads it back, so the provenance still describes one build, not two.
+ *
+ * A build.json that cannot be read as an invocation (empty, cut, edited) must not stop every
+ * start: it is saved aside and a new invocation begins. The caller says so loudly, because the
+ * build's reports then carry a new invocation id.
  */
-export function loadOrCreateInvocation(dataDir: string): BuildInvocation {
+export function loadOrCreateInvocation(dataDir: string, now: () => number = Date.now): LoadedInvocation {
   const path = join(dataDir, 'build.json');
-  if (existsSync(path)) {
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as BuildInvocation;
-    if (typeof saved.invocationId === 'string' && Number.isFinite(saved.startedOn)) return saved;
+  let unreadableSavedTo: string | null = null;
+  let text: string | null = null;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const created: BuildInvocation = { invocationId: randomUUID(), startedOn: Date.now() };
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(created)}\n`, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
-  return created;
+  if (text !== null) {
+    const saved = parseInvocation(text);
+    if (saved !== null) return { invocation: saved, unreadableSavedTo: null };
+    unreadableSavedTo = `${path}.unreadable-${now()}`;
+    renameSync(path, unreadableSavedTo);
+  }
+  const created: BuildInvocation = { invocationId: randomUUID(), startedOn: now() };
+  writeFileDurablySync(path, `${JSON.stringify(created)}\n`);
+  return { invocation: created, unreadableSavedTo };
+}
+
+function parseInvocation(text: string): BuildInvocation | null {
+  try {
+    const value = JSON.parse(text) as Partial<BuildInvocation> | null;
+    if (
+      typeof value?.invocationId === 'string' &&
+      value.invocationId !== '' &&
+      typeof value.startedOn === 'number' &&
+      Number.isFinite(value.startedOn)
+    )
+      return { invocationId: value.invocationId, startedOn: value.startedOn };
+  } catch {
+    // not JSON: reported by the caller
+  }
+  return null;
 }
 
 /**

@@ -4,9 +4,12 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
+import { JournalError } from '../errors.js';
 import type { CompletedExchange, TunnelRecord } from '../http/completed-exchange.js';
 import { Journal } from '../journal/journal.js';
+import { verifyAnchors } from '../journal/journal-anchor.js';
 import { parseJournalPageQuery } from '../journal/journal-page.js';
+import type { DestinationRefusal } from '../net/destination-policy.js';
 import type { OciEvent } from '../oci/events.js';
 import { OciMetrics } from '../oci/metrics.js';
 import { createOciStage } from '../oci/oci-stage.js';
@@ -35,7 +38,9 @@ import { Outbox } from '../reporters/outbox.js';
 import type { ProvenanceSink, SignedReport } from '../reporters/sink.js';
 import type { Signer } from '../signing/envelope.js';
 import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
+import { parsePublicKeyPem } from '../signing/public-key.js';
 import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
+import { JournalAnchors } from './journal-anchors.js';
 import type { ExchangeStages } from './proxy-app.js';
 
 /** Journal kind of the per-host egress tallies: one entry per host that changed since the previous line. */
@@ -80,6 +85,7 @@ export async function openBuildPipeline(
     } else if (entry.kind === 'egress.tunnel') egress.addTunnel(entry.data as TunnelRecord);
     else if (entry.kind === EGRESS_HOSTS_KIND)
       egress.addJournaledHosts((entry.data as EgressHostsLine).hosts ?? []);
+    else if (entry.kind === 'egress.refused') egress.addBlocked();
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
     else if (entry.kind === PUSH_ATTEMPT_KIND) unsettled.attempted(entry.data as PushAttempt);
     else if (entry.kind === PUSH_SETTLED_KIND) unsettled.settled((entry.data as PushAttempt).exchangeId);
@@ -126,7 +132,18 @@ export async function openBuildPipeline(
   });
   const sinkNames = sinks.map((s) => s.name);
 
-  const invocation = loadOrCreateInvocation(options.dataDir);
+  const { invocation, unreadableSavedTo } = loadOrCreateInvocation(options.dataDir);
+  if (unreadableSavedTo !== null)
+    logger.error(
+      { savedTo: unreadableSavedTo, invocationId: invocation.invocationId },
+      'build.json was empty or unreadable: saved it aside and began a new invocation; reports from here on carry the new invocation id',
+    );
+  await refuseRewrittenJournal(journal, signer, logger);
+  // The chain head, signed: a rewritten or recomputed journal no longer matches its anchors.
+  const anchors = new JournalAnchors(journal, signer, { invocationId: invocation.invocationId, logger });
+  await anchors.anchor('start');
+  anchors.start(options.journalAnchorIntervalMs);
+
   const baseContext = validateStatementContext({
     builderId: options.builderId,
     builderVersion: VERSION,
@@ -135,6 +152,8 @@ export async function openBuildPipeline(
     policy: {
       intercept: options.intercept.map((p) => p.source),
       tunnel: options.tunnel.map((p) => p.source),
+      // Ranges re-opened past the destination policy: a reader sees what the build could reach.
+      allowDestination: options.allowDestination.map((c) => c.source),
       // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
       signingKey: {
         keyid: signer.keyid,
@@ -225,6 +244,7 @@ export async function openBuildPipeline(
       }
       const statement = buildStatement(record, context(finishedOn));
       await report('build', buildReportId(invocation.invocationId, statement), statement);
+      await anchors.anchor('finalize');
       return statement;
     });
     return finalizing;
@@ -322,6 +342,11 @@ export async function openBuildPipeline(
         'unobserved tunnel closed',
       );
     },
+    onRefusedDestination: (refusal: DestinationRefusal) => {
+      egress.addBlocked();
+      void append('egress.refused', { ...refusal, at: Date.now() });
+      logger.warn(refusal, 'destination refused by policy');
+    },
     isHealthy: () => journalHealthy,
     readyDetails: () =>
       outbox
@@ -341,11 +366,35 @@ export async function openBuildPipeline(
             'reports still pending at exit; they are kept and sent on the next start',
           );
       } finally {
+        anchors.stop();
+        await anchors.anchor('close');
         await outbox.close();
         await journal.close();
       }
     },
   };
+}
+
+/**
+ * A journal whose own anchors (signed with this proxy's key) no longer match its lines was
+ * rewritten, hashes recomputed: replaying it would sign forged observations, so the proxy refuses
+ * to start, as it does on a broken chain. Anchors another key signed (a key rotated mid-build) do
+ * not prove a rewrite and are only reported. An ephemeral key has no earlier anchors to check.
+ */
+async function refuseRewrittenJournal(journal: Journal, signer: Signer, logger: Logger): Promise<void> {
+  if (signer.ephemeral || journal.lastSeq === 0) return;
+  const report = await verifyAnchors(journal.path, [parsePublicKeyPem(signer.publicKeyPem)], journal.lastSeq);
+  const rewritten = report.problems.find((p) => p.kind === 'rewritten');
+  if (rewritten !== undefined)
+    throw new JournalError(
+      'ERR_JOURNAL_CHAIN',
+      `${journal.path}: line ${rewritten.line}: ${rewritten.message}`,
+    );
+  if (report.problems.length > 0)
+    logger.warn(
+      { journal: journal.path, unverified: report.problems.length, first: report.problems[0] },
+      'journal anchors not signed by the current key (was it rotated mid-build?)',
+    );
 }
 
 async function openSigner(options: RunOptions, logger: Logger): Promise<Signer> {

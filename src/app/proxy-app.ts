@@ -17,16 +17,20 @@ import {
 import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { DestinationPolicy, type DestinationRefusal } from '../net/destination-policy.js';
 import { ProxyListener } from '../net/proxy-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { loadUpstreamTrust, systemBundleText } from '../tls/upstream-trust.js';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 
 /** What later stages plug into the hot path. The proxy knows them only by these three functions. */
 export interface ExchangeStages {
   readonly planner: ExchangePlanner;
   readonly onExchange: ExchangeSink;
   readonly onTunnel: (record: TunnelRecord) => void;
+  /** A connection the destination policy refused (journaled, counted in the statement's egress). */
+  readonly onRefusedDestination?: (refusal: DestinationRefusal) => void;
   /** false when a later stage can no longer do its job (e.g. the journal failed); /readyz says so. */
   readonly isHealthy?: () => boolean;
   /** Lines /readyz adds without turning unready (reports failing auth). */
@@ -49,6 +53,11 @@ export interface RunningProxy {
   shutdown(graceMs: number): Promise<{ drained: boolean }>;
 }
 
+type StagesFactory = (ctx: {
+  registry: Registry;
+  control: ControlServer;
+}) => ExchangeStages | Promise<ExchangeStages>;
+
 /**
  * Composition root of the hot path: CA → leaf cache → upstream trust →
  * forwarder → listener, plus the control server. Everything is validated and
@@ -57,14 +66,27 @@ export interface RunningProxy {
 export async function startProxy(
   options: RunOptions,
   logger: Logger,
-  buildStages: (ctx: {
-    registry: Registry;
-    control: ControlServer;
-  }) => ExchangeStages | Promise<ExchangeStages> = () => ({
+  buildStages: StagesFactory = () => ({
     planner: () => NO_PLAN,
     onExchange: () => {},
     onTunnel: () => {},
   }),
+): Promise<RunningProxy> {
+  // Before anything reads or writes the data directory: two proxies on one journal break its chain.
+  const lock = acquireDataDirLock(options.dataDir);
+  try {
+    return await startLocked(options, logger, buildStages, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(
+  options: RunOptions,
+  logger: Logger,
+  buildStages: StagesFactory,
+  lock: DataDirLock,
 ): Promise<RunningProxy> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'provenance_proxy_' });
@@ -89,6 +111,13 @@ export async function startProxy(
     ttlMs: 12 * 3600_000,
     onLookup: (result) => metrics.leafCache.inc({ result }),
   });
+  const destinations = new DestinationPolicy({
+    allow: options.allowDestination,
+    onRefused: (refusal) => {
+      metrics.destinationsRefused.inc({ rule: refusal.rule });
+      stages.onRefusedDestination?.(refusal);
+    },
+  });
   const { httpsAgent, httpAgent, secureContext } = createUpstreamAgents(trustedRoots, metrics);
   const captureBudget = new CaptureBudget(options.maxCaptureBytesTotal, () =>
     metrics.captureBudgetExceeded.inc(),
@@ -105,6 +134,7 @@ export async function startProxy(
     metrics,
     logger,
     answerWaitMs: options.upstreamAnswerWaitMs,
+    lookupFor: (port) => destinations.lookupFor(port),
   });
   const listener = new ProxyListener({
     host: options.listen.host,
@@ -119,6 +149,7 @@ export async function startProxy(
     metrics,
     logger,
     onTunnel: stages.onTunnel,
+    destinations,
   });
 
   if (options.caCertOut) writePublic(options.caCertOut, ca.certPem);
@@ -127,6 +158,12 @@ export async function startProxy(
   if (options.caBundleOut) writePublic(options.caBundleOut, `${systemBundleText()}\n${ca.certPem}`);
   const controlAddress = await control.listen();
   const proxyAddress = await listener.listen();
+  // Bound ports are known only now (port 0 picks one); no connection is handled before this
+  // line runs, as there is no await between listening and here.
+  destinations.protectOwnPorts(
+    [proxyAddress.port, controlAddress.port],
+    [proxyAddress.address, controlAddress.address],
+  );
   ready = true;
 
   return {
@@ -157,6 +194,7 @@ export async function startProxy(
         await stages.close?.(Math.max(0, deadlineAt - Date.now()));
       } finally {
         await control.close();
+        lock.release();
       }
       return { drained: outcome === 'idle' };
     },

@@ -1,6 +1,8 @@
-const USAGE = `Usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]… | --file PATH…) [--json]
+const USAGE = `Usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]… | --file PATH…)
+                                      [--public-key PEM… [--require-sealed]] [--json]
 
-Checks every line's hash and the chain of the observation and outbox journals.
+Checks every line's hash and the chain of the observation and outbox journals; with --public-key,
+also the signed anchors of the chain head (a rewritten chain, and with --require-sealed a cut tail).
 Exit codes: 0 intact, 1 broken or unreadable, 2 torn last line only, 64 usage error.
 `;
 

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
+import { type Cidr, parseCidr } from './cidr.js';
 import { type HostPattern, parseHostPattern } from './host-pattern.js';
 
 export interface ListenAddress {
@@ -38,6 +39,8 @@ export interface RunOptions {
   readonly upstreamAnswerWaitMs: number;
   readonly maxConnections: number;
   readonly maxCaptureBytesTotal: number;
+  readonly allowDestination: readonly Cidr[];
+  readonly journalAnchorIntervalMs: number;
 }
 
 type Kind =
@@ -50,7 +53,8 @@ type Kind =
   | 'path'
   | 'url'
   | 'level'
-  | 'patterns';
+  | 'patterns'
+  | 'cidrs';
 
 interface OptionSpec {
   readonly key: keyof RunOptions;
@@ -256,6 +260,20 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: '32MiB',
     help: 'body bytes all exchanges in flight may keep for parsing together (≥ --max-manifest-bytes); past it bodies are relayed and hashed, and recorded as not inspected',
   },
+  {
+    key: 'allowDestination',
+    flag: 'allow-destination',
+    kind: 'cidrs',
+    default: [],
+    help: 're-open a refused destination range (loopback, link-local, unspecified), e.g. 10.96.0.0/12 or ::1/128; repeatable',
+  },
+  {
+    key: 'journalAnchorIntervalMs',
+    flag: 'journal-anchor-interval',
+    kind: 'duration',
+    default: '30s',
+    help: 'sign the journal chain head with the signing key this often (and at each finalize)',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -315,7 +333,7 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
 }
 
 function isMultiple(kind: Kind): boolean {
-  return kind === 'list' || kind === 'patterns';
+  return kind === 'list' || kind === 'patterns' || kind === 'cidrs';
 }
 
 function splitList(text: string): string[] {
@@ -330,6 +348,13 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
   if (raw === null) return null;
   if (Array.isArray(raw)) {
     if (spec.kind === 'patterns') return raw.map((p) => parseHostPattern(option, p));
+    if (spec.kind === 'cidrs')
+      return raw.map((p) => {
+        const cidr = parseCidr(p);
+        if (cidr === null)
+          throw new InvalidOptionError(option, `"${p}" must be an IP address or CIDR like 10.0.0.0/8`);
+        return cidr;
+      });
     return raw.map((p) => {
       if (p === '') throw new InvalidOptionError(option, 'must not be empty');
       return p;

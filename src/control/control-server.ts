@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { redactUrl } from '../log/redact-url.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -48,7 +49,7 @@ export class ControlServer {
     this.#opts = opts;
     this.#server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
-        opts.logger.error({ err: error, path: req.url }, 'control request failed');
+        opts.logger.error({ err: error, path: redactUrl(req.url ?? '') }, 'control request failed');
         if (!res.headersSent) json(res, 500, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
         else res.destroy();
       });

@@ -1,6 +1,6 @@
 import type { ClientRequest, Agent as HttpAgent, IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import httpProxy from 'http-proxy';
@@ -20,7 +20,14 @@ import type {
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
 import { RequestEndGate } from './request-end-gate.js';
-import { classifyUpstreamError, explainUpstreamFailure, isTlsFailure } from './upstream-failure.js';
+import {
+  classifyUpstreamError,
+  explainUpstreamFailure,
+  isTlsFailure,
+  rawFailureAnswer,
+  upstreamFailureCode,
+  upstreamFailureStatus,
+} from './upstream-failure.js';
 import { normalizeRelayedHead, unrelayableHead } from './upstream-head.js';
 
 /** Where a request goes, decided by the listener (CONNECT authority or absolute-form URL). */
@@ -56,6 +63,8 @@ export interface ForwarderDeps {
   readonly answerWaitMs: number;
   /** Caps the body bytes all captures in flight hold together; unlimited when absent. */
   readonly captureBudget?: CaptureBudget;
+  /** The destination policy's lookup for sockets to `port` (net/destination-policy.ts). */
+  readonly lookupFor: (port: number) => LookupFunction;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
@@ -232,7 +241,12 @@ export class ExchangeForwarder {
         // Fresh object per request: http-proxy builds the outgoing options on top of it.
         // servername pins SNI and certificate verification to the host the client CONNECTed to,
         // whatever its Host header says.
-        ssl: target.scheme === 'https' ? { servername: sniName(target.hostname) } : {},
+        // lookup: every name is resolved through the destination policy (http-proxy merges `ssl`
+        // into the outgoing request for both schemes).
+        ssl: {
+          lookup: this.#deps.lookupFor(target.port),
+          ...(target.scheme === 'https' ? { servername: sniName(target.hostname) } : {}),
+        },
         ...(gate === null ? {} : { buffer: gate }),
       },
       (error) => this.#onUpstreamError(error as NodeJS.ErrnoException, req, res, state),
@@ -299,10 +313,12 @@ export class ExchangeForwarder {
           port: target.port,
         },
         // http-proxy builds the outgoing options on top of `ssl` (fresh per request).
-        ssl:
-          target.scheme === 'https'
+        ssl: {
+          lookup: this.#deps.lookupFor(target.port),
+          ...(target.scheme === 'https'
             ? { servername: sniName(target.hostname), secureContext: this.#deps.upstreamSecureContext }
-            : {},
+            : {}),
+        },
         secure: true,
       } as httpProxy.ServerOptions,
       (error: Error) => {
@@ -310,9 +326,7 @@ export class ExchangeForwarder {
         failure = { code: `upstream_${cause}`, message: error.message };
         this.#deps.metrics.upstreamErrors.inc({ cause });
         if (!socket.destroyed) {
-          socket.end(
-            `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${explainUpstreamFailure(cause, target.authority, error)}`,
-          );
+          socket.end(rawFailureAnswer(cause, explainUpstreamFailure(cause, target.authority, error)));
         }
       },
     );
@@ -498,8 +512,8 @@ export class ExchangeForwarder {
     this.#answerItself(
       res,
       state,
-      502,
-      `upstream_${cause}`,
+      upstreamFailureStatus(cause),
+      upstreamFailureCode(cause),
       explainUpstreamFailure(cause, state.target.authority, error),
     );
   }

@@ -4,6 +4,8 @@ import type { UpstreamFailureCause } from '../errors.js';
 export function classifyUpstreamError(error: NodeJS.ErrnoException): UpstreamFailureCause {
   const code = error.code ?? '';
   switch (code) {
+    case 'ERR_DESTINATION_REFUSED':
+      return 'destination_refused';
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EAI_FAIL':
@@ -57,14 +59,37 @@ const EXPLANATIONS: Record<UpstreamFailureCause, string> = {
   tls_expired: 'upstream TLS verification failed: the certificate is expired or not yet valid',
   tls_other: 'the upstream TLS handshake failed',
   protocol: 'the upstream sent a malformed HTTP response',
+  destination_refused: 'the destination policy refuses this address',
   other: 'the upstream request failed',
 };
 
 export function explainUpstreamFailure(cause: UpstreamFailureCause, authority: string, error: Error): string {
+  // The refusal's own message names the rule and the address the name resolved to.
+  if (cause === 'destination_refused') return `provenance-proxy: ${authority}: ${error.message}\n`;
   const code = (error as NodeJS.ErrnoException).code;
   return `provenance-proxy: ${EXPLANATIONS[cause]} (${authority}${code ? `: ${code}` : ''})\n`;
 }
 
 export function isTlsFailure(cause: UpstreamFailureCause): boolean {
   return cause.startsWith('tls_');
+}
+
+/** The status the proxy answers a failed upstream with: 403 for a policy refusal, 502 for the rest. */
+export function upstreamFailureStatus(cause: UpstreamFailureCause): 403 | 502 {
+  return cause === 'destination_refused' ? 403 : 502;
+}
+
+/** `x-provenance-proxy-error` for a failed upstream; a refusal has the same code whichever path refused it. */
+export function upstreamFailureCode(cause: UpstreamFailureCause): string {
+  return cause === 'destination_refused' ? 'destination_refused' : `upstream_${cause}`;
+}
+
+/** The whole answer, for paths that write to a raw socket (CONNECT, upgrades): status, error code, body. */
+export function rawFailureAnswer(cause: UpstreamFailureCause, body: string): string {
+  const status = upstreamFailureStatus(cause);
+  return (
+    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\nContent-Type: text/plain\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nx-provenance-proxy-error: ${upstreamFailureCode(cause)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
 }

@@ -1,26 +1,35 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
-import { KNOWN_JOURNALS } from './journal-names.js';
+import { access, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
+import { type AnchorReport, verifyAnchors } from './journal-anchor.js';
+import { KNOWN_JOURNALS, OBSERVATIONS_JOURNAL } from './journal-names.js';
 import { type JournalVerifyReport, verifyJournalFile } from './journal-verify.js';
 
 /**
  * Exit codes of `provenance-proxy journal verify`:
  * - 0: every journal checked is intact;
  * - 1: a journal is broken (bad line or broken chain before the end), unreadable, or none was found:
- *      the proxy would refuse to start on it;
+ *      the proxy would refuse to start on it; with --public-key also: an anchor that does not verify
+ *      or does not match the line it signed (a rewritten chain), no valid anchor at all, or (with
+ *      --require-sealed) a journal that does not end with an anchor of everything before it;
  * - 2: intact except for a torn last line (an unfinished write from a crash): the proxy would save
  *      it aside, cut it off and start;
  * - 64: bad command line (EX_USAGE).
  */
 export const VERIFY_EXIT = { ok: 0, broken: 1, torn: 2, usage: 64 } as const;
 
-const USAGE = `usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]... | --file PATH...) [--json]
+const USAGE = `usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]... | --file PATH...)
+                                      [--public-key PEM... [--require-sealed]] [--json]
 
 Checks every line's hash and the chain of a journal, read-only.
-  --data-dir DIR   check ${KNOWN_JOURNALS.join(' and ')} in DIR (those present)
-  --name FILE      with --data-dir: check DIR/FILE instead (repeatable)
-  --file PATH      check this journal file (repeatable)
-  --json           print {"journals":[report...]} instead of a summary
+  --data-dir DIR      check ${KNOWN_JOURNALS.join(' and ')} in DIR (those present)
+  --name FILE         with --data-dir: check DIR/FILE instead (repeatable)
+  --file PATH         check this journal file (repeatable)
+  --public-key PEM    also check the journal's signed anchors with this key (repeatable); applies to
+                      ${OBSERVATIONS_JOURNAL} and to every --file
+  --require-sealed    with --public-key: the journal must end with an anchor of all before it
+                      (written at finalize and at a clean stop); detects a cut tail
+  --json              print {"journals":[report...]} instead of a summary
 Exit: 0 intact, 1 broken or missing, 2 torn last line only, 64 usage.
 `;
 
@@ -28,8 +37,13 @@ interface VerifyArgs {
   readonly dataDir: string | null;
   readonly names: string[];
   readonly files: string[];
+  readonly publicKeys: string[];
+  readonly requireSealed: boolean;
   readonly json: boolean;
 }
+
+/** A journal's report, with its anchors when a key was given. */
+type CheckedJournal = JournalVerifyReport & { readonly anchors?: AnchorReport };
 
 class UsageError extends Error {}
 
@@ -51,12 +65,26 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
     );
     return VERIFY_EXIT.broken;
   }
-  const reports: JournalVerifyReport[] = [];
-  for (const path of paths) reports.push(await verifyJournalFile(path));
+  let keys: VerificationKey[];
+  try {
+    keys = await Promise.all(args.publicKeys.map(async (p) => parsePublicKeyPem(await readFile(p), p)));
+  } catch (err) {
+    out.write(`${(err as Error).message}\n${USAGE}`);
+    return VERIFY_EXIT.usage;
+  }
+  const reports: CheckedJournal[] = [];
+  for (const path of paths) {
+    const report = await verifyJournalFile(path);
+    const anchored = keys.length > 0 && (args.dataDir === null || basename(path) === OBSERVATIONS_JOURNAL);
+    reports.push(anchored ? { ...report, anchors: await verifyAnchors(path, keys, report.entries) } : report);
+  }
   out.write(
-    args.json ? `${JSON.stringify({ journals: reports }, null, 2)}\n` : reports.map(summarise).join(''),
+    args.json
+      ? `${JSON.stringify({ journals: reports }, null, 2)}\n`
+      : reports.map((r) => summarise(r, args.requireSealed)).join(''),
   );
-  if (reports.some((r) => r.error !== null)) return VERIFY_EXIT.broken;
+  if (reports.some((r) => r.error !== null || anchorFailure(r, args.requireSealed) !== null))
+    return VERIFY_EXIT.broken;
   if (reports.some((r) => r.torn !== null)) return VERIFY_EXIT.torn;
   return VERIFY_EXIT.ok;
 }
@@ -65,6 +93,8 @@ function parseArgs(argv: string[]): VerifyArgs {
   let dataDir: string | null = null;
   const names: string[] = [];
   const files: string[] = [];
+  const publicKeys: string[] = [];
+  let requireSealed = false;
   let json = false;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
@@ -84,6 +114,12 @@ function parseArgs(argv: string[]): VerifyArgs {
       case '--file':
         files.push(value());
         break;
+      case '--public-key':
+        publicKeys.push(value());
+        break;
+      case '--require-sealed':
+        requireSealed = true;
+        break;
       case '--json':
         json = true;
         break;
@@ -99,7 +135,8 @@ function parseArgs(argv: string[]): VerifyArgs {
   if (names.some((n) => n.includes('/') || n === '..' || n === '.')) {
     throw new UsageError('--name takes a file name');
   }
-  return { dataDir, names, files, json };
+  if (requireSealed && publicKeys.length === 0) throw new UsageError('--require-sealed needs --public-key');
+  return { dataDir, names, files, publicKeys, requireSealed, json };
 }
 
 function splitOnce(arg: string): [string, string] {
@@ -129,7 +166,36 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function summarise(report: JournalVerifyReport): string {
+/** Why the anchors make this journal untrustworthy, or null. */
+function anchorFailure(report: CheckedJournal, requireSealed: boolean): string | null {
+  const anchors = report.anchors;
+  if (anchors === undefined || report.error !== null) return null;
+  const first = anchors.problems[0];
+  if (first !== undefined) return `anchor at line ${first.line}: ${first.message}`;
+  if (report.entries > 0 && anchors.anchoredThrough === null)
+    return 'no anchor verifies with the given keys: nothing proves who wrote this journal';
+  if (requireSealed && !anchors.sealed)
+    return `not sealed: ${anchors.unanchored} entries after seq ${anchors.anchoredThrough} are not covered by an anchor (a cut or unfinished journal)`;
+  return null;
+}
+
+function describeAnchors(report: CheckedJournal, requireSealed: boolean): string {
+  const anchors = report.anchors;
+  if (anchors === undefined || report.error !== null) return '';
+  const failure = anchorFailure(report, requireSealed);
+  if (failure !== null) return `${report.path}: ANCHORS BROKEN: ${failure}\n`;
+  if (report.entries === 0) return '';
+  const sealed = anchors.sealed
+    ? 'sealed (ends with an anchor of everything before it)'
+    : `${anchors.unanchored} entries after it are not signed (a live or killed proxy, or a cut tail)`;
+  return `${report.path}: ${anchors.anchors} anchors verify, signed through seq ${anchors.anchoredThrough}; ${sealed}\n`;
+}
+
+function summarise(report: CheckedJournal, requireSealed: boolean): string {
+  return summariseChain(report) + describeAnchors(report, requireSealed);
+}
+
+function summariseChain(report: JournalVerifyReport): string {
   const upTo =
     report.lastHash === null
       ? 'no entries'

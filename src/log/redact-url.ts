@@ -1,41 +1,106 @@
+import { looksLikeCredential, namesACredential } from './credential-shape.js';
+
 /**
- * Query parameters whose values are secrets or pieces of a signature that grant
- * access: OAuth tokens, pre-signed S3/GCS/Azure URLs (`X-Amz-Signature`,
- * `X-Goog-Credential`, `sig`), registry upload `_state`. One list for logs and
- * for records, so neither can drift from the other.
+ * The one redaction of URLs and request targets, for logs, the journal, views, statements and
+ * anomaly details alike, so none of them can drift from the others.
+ *
+ * Query parameters are redacted by allow-list: a value is kept only when its parameter is known
+ * to carry no secret. Everything else (tokens, signatures of pre-signed URLs, `_state` of upload
+ * sessions, whatever a build invents) keeps its name and loses its value. A deny-list let `jwt`,
+ * `pass`, `bearer`, `sas`, `hmac`... through (issue 8, probe 9).
  */
-const SECRET_PARAMETER =
-  /(token|secret|passw|pwd|signature|^sig$|credential|api[-_]?key|^key$|auth|session|^code$|security|^_?state$)/i;
+const HARMLESS_PARAMETERS: ReadonlySet<string> = new Set([
+  // OCI distribution-spec: content addresses, paging, cross-repository mounts.
+  'digest',
+  'mount',
+  'from',
+  'n',
+  'last',
+  // OCI 1.1 referrers filter, and containerd's mirror namespace (`?ns=docker.io`).
+  'artifactType',
+  'ns',
+]);
 
 export const REDACTED = 'REDACTED';
 
-export function isSecretParameter(name: string): boolean {
-  return SECRET_PARAMETER.test(name);
+/** A parameter name is kept when it reads as a name; one that looks like a secret is replaced too. */
+const PLAIN_NAME = /^[A-Za-z0-9_.\-[\]]{1,64}$/;
+
+export function isHarmlessParameter(name: string): boolean {
+  return HARMLESS_PARAMETERS.has(name);
 }
 
-/** A query string (without `?`) with secret values replaced; names keep their original spelling. */
+/** A query string (without `?`) with every value not allow-listed replaced; plain names keep their spelling. */
 export function redactQuery(query: string): string {
+  if (query === '') return query;
   return query
     .split('&')
     .map((part) => {
       const eq = part.indexOf('=');
-      if (eq === -1) return part;
-      const rawName = part.slice(0, eq);
-      let name = rawName;
-      try {
-        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
-      } catch {
-        // an undecodable name is matched as written
-      }
-      return isSecretParameter(name) ? `${rawName}=${REDACTED}` : part;
+      const rawName = eq === -1 ? part : part.slice(0, eq);
+      const name = decodeLoosely(rawName);
+      const keptName = PLAIN_NAME.test(name) && !looksLikeCredential(name) ? rawName : REDACTED;
+      if (eq === -1) return keptName;
+      return isHarmlessParameter(name) ? part : `${keptName}=${REDACTED}`;
     })
     .join('&');
 }
 
-/** A request target or URL fit for logs: secret query values replaced, the rest kept. */
+/**
+ * A path with credential-looking segments replaced (see credential-shape.ts), and any segment
+ * that follows one named like a credential (`/token/<t>`). Matrix parameters (`;jsessionid=…`)
+ * lose their values.
+ */
+export function redactPath(path: string): string {
+  const segments = path.split('/');
+  let previousNamesCredential = false;
+  return segments
+    .map((raw) => {
+      const semicolon = raw.indexOf(';');
+      const bare = semicolon === -1 ? raw : raw.slice(0, semicolon);
+      const decoded = decodeLoosely(bare);
+      const secret = (previousNamesCredential && decoded !== '') || looksLikeCredential(decoded);
+      previousNamesCredential = namesACredential(decoded);
+      const kept = secret ? REDACTED : bare;
+      return semicolon === -1 ? kept : `${kept};${REDACTED}`;
+    })
+    .join('/');
+}
+
+/**
+ * A request target (origin-form `/p?q` or absolute `http://h/p?q`) fit for logs and records:
+ * path redacted, query redacted, fragment and userinfo dropped.
+ */
 export function redactUrl(target: string): string {
-  const q = target.indexOf('?');
-  if (q < 0) return target;
-  const hash = target.indexOf('#', q);
-  return `${target.slice(0, q)}?${redactQuery(target.slice(q + 1, hash < 0 ? undefined : hash))}`;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(target);
+  let prefix = '';
+  let rest = target;
+  if (scheme !== null) {
+    const pathStart = target.slice(scheme[0].length).search(/[/?#]/);
+    const authorityEnd = pathStart === -1 ? target.length : scheme[0].length + pathStart;
+    const authority = target.slice(scheme[0].length, authorityEnd);
+    prefix = `${scheme[0]}${authority.slice(authority.lastIndexOf('@') + 1)}`;
+    rest = target.slice(authorityEnd);
+  }
+  const hash = rest.indexOf('#');
+  if (hash !== -1) rest = rest.slice(0, hash);
+  const q = rest.indexOf('?');
+  if (q === -1) return `${prefix}${redactPath(rest)}`;
+  return `${prefix}${redactPath(rest.slice(0, q))}?${redactQuery(rest.slice(q + 1))}`;
+}
+
+/** Free text (an anomaly or error detail) with credential-looking words replaced. */
+export function redactText(text: string): string {
+  return text.replace(/[^\s"'`<>()[\]{},]+/g, (word) =>
+    word.includes('/') || word.includes('?') ? redactUrl(word) : looksLikeCredential(word) ? REDACTED : word,
+  );
+}
+
+function decodeLoosely(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    // an undecodable part is judged as written
+    return text;
+  }
 }

@@ -17,6 +17,7 @@ export class ProxyMetrics {
   readonly capturedBytesInFlight: Gauge;
   /** What capturedBytesInFlight reports at each scrape (the capture budget sets it). */
   capturedBytesSource: () => number = () => 0;
+  readonly destinationsRefused: Counter<'rule'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -99,6 +100,12 @@ export class ProxyMetrics {
       collect() {
         this.set(source());
       },
+    });
+    this.destinationsRefused = new Counter({
+      name: 'provenance_proxy_destinations_refused_total',
+      help: 'Connections the destination policy refused, by rule (loopback, link_local, unspecified, own_port)',
+      labelNames: ['rule'],
+      registers,
     });
   }
 }

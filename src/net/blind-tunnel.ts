@@ -1,6 +1,6 @@
-import net, { type Socket } from 'node:net';
+import net, { type LookupFunction, type Socket } from 'node:net';
 import type { TunnelRecord } from '../http/completed-exchange.js';
-import { classifyUpstreamError } from '../http/upstream-failure.js';
+import { classifyUpstreamError, explainUpstreamFailure, rawFailureAnswer } from '../http/upstream-failure.js';
 
 /**
  * Relays a CONNECT byte for byte without terminating TLS (`--tunnel` hosts).
@@ -15,6 +15,8 @@ export function relayBlindTunnel(opts: {
   port: number;
   authority: string;
   idleTimeoutMs: number;
+  /** The destination policy's lookup for this port: the name is judged on what it resolves to. */
+  lookup: LookupFunction;
   onDone: (record: TunnelRecord) => void;
 }): void {
   const { client, head } = opts;
@@ -24,7 +26,7 @@ export function relayBlindTunnel(opts: {
   let failure: TunnelRecord['failure'] = null;
   let done = false;
   let established = false;
-  const upstream = net.connect({ host: opts.hostname, port: opts.port });
+  const upstream = net.connect({ host: opts.hostname, port: opts.port, lookup: opts.lookup });
   const finish = () => {
     if (done) return;
     done = true;
@@ -62,10 +64,12 @@ export function relayBlindTunnel(opts: {
     failure ??= { code: `upstream_${cause}`, message: error.message };
     if (established || client.destroyed) finish();
     else {
-      // finish() runs on the client's close, once the 502 is flushed.
-      client.end(
-        `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nprovenance-proxy: cannot reach ${opts.authority}: ${error.code ?? error.message}\n`,
-      );
+      // finish() runs on the client's close, once the answer is flushed.
+      const body =
+        cause === 'destination_refused'
+          ? explainUpstreamFailure(cause, opts.authority, error)
+          : `provenance-proxy: cannot reach ${opts.authority}: ${error.code ?? error.message}\n`;
+      client.end(rawFailureAnswer(cause, body));
     }
   });
   client.once('error', () => finish());

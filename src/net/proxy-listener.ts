@@ -9,6 +9,12 @@ import type { ExchangeForwarder, UpstreamTarget } from '../http/exchange-forward
 import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import { relayBlindTunnel } from './blind-tunnel.js';
+import {
+  type DestinationPolicy,
+  type DestinationRefusal,
+  refusalAnswer,
+  refusalBody,
+} from './destination-policy.js';
 import { interceptTls } from './tls-interceptor.js';
 
 export interface ProxyListenerOptions {
@@ -25,6 +31,7 @@ export interface ProxyListenerOptions {
   readonly onTunnel: (record: TunnelRecord) => void;
   /** Open client connections allowed at once (plain, intercepted and blind alike); more get a 503. */
   readonly maxConnections: number;
+  readonly destinations: DestinationPolicy;
 }
 
 /** A refusal this long after the previous one starts a new burst, which is logged again. */
@@ -189,6 +196,11 @@ export class ProxyListener {
       );
       return;
     }
+    const refusal = this.#opts.destinations.checkLiteral(target.upstream.hostname, target.upstream.port);
+    if (refusal !== null) {
+      refuseDestination(res, refusal);
+      return;
+    }
     req.headers.host = target.upstream.authority;
     this.#opts.forwarder.forward(req, res, target.upstream, target.originTarget);
   }
@@ -198,6 +210,11 @@ export class ProxyListener {
     if (!target) {
       this.#opts.metrics.clientErrors.inc({ cause: 'not_absolute_form' });
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const refusal = this.#opts.destinations.checkLiteral(target.upstream.hostname, target.upstream.port);
+    if (refusal !== null) {
+      socket.end(refusalAnswer(refusal));
       return;
     }
     this.#opts.forwarder.upgrade(req, socket, head, target.upstream, target.originTarget);
@@ -245,9 +262,25 @@ export class ProxyListener {
       );
       return;
     }
-    const connectionId = this.#nextConnectionId();
     client.setTimeout(this.#opts.idleTimeoutMs, () => client.destroy());
     client.on('error', () => client.destroy());
+    // Judged before the client hears anything: a refused CONNECT is a 403, never a tunnel.
+    this.#opts.destinations.check(authority.hostname, authority.port).then(
+      (refusal) => {
+        if (client.destroyed) return;
+        if (refusal !== null) client.end(refusalAnswer(refusal));
+        else this.#openTunnel(client, head, authority);
+      },
+      () => client.destroy(),
+    );
+  }
+
+  #openTunnel(
+    client: Socket,
+    head: Buffer,
+    authority: { hostname: string; port: number; text: string },
+  ): void {
+    const connectionId = this.#nextConnectionId();
     const { hostname, port } = authority;
     const blind =
       matchesAny(this.#opts.tunnel, hostname, port) || !matchesAny(this.#opts.intercept, hostname, port);
@@ -261,6 +294,7 @@ export class ProxyListener {
         port,
         authority: authority.text,
         idleTimeoutMs: this.#opts.idleTimeoutMs,
+        lookup: this.#opts.destinations.lookupFor(port),
         onDone: (record) => {
           this.#opts.metrics.activeConnections.dec({ kind: 'tunnel' });
           this.#opts.metrics.tunnels.inc({ result: record.failure ? 'failed' : 'ok' });
@@ -353,6 +387,17 @@ function clientErrorAnswer(code: string | undefined): { status: number | null; c
     default:
       return { status: 400, cause: 'bad_request' };
   }
+}
+
+function refuseDestination(res: ServerResponse, refusal: DestinationRefusal): void {
+  const body = refusalBody(refusal);
+  res.writeHead(403, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-provenance-proxy-error': 'destination_refused',
+    connection: 'close',
+  });
+  res.end(body);
 }
 
 function reject(res: ServerResponse, status: number, body: string): void {

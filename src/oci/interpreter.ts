@@ -1,4 +1,5 @@
 import type { CompletedExchange } from '../http/completed-exchange.js';
+import { redactText } from '../log/redact-url.js';
 import { type Digest, digestOfHash, isVerifiable, tryParseDigest } from './digest.js';
 import type {
   BlobVerification,
@@ -29,7 +30,7 @@ import {
   withoutRedirectAt,
   withRedirect,
 } from './redirects.js';
-import type { ManifestReference } from './reference.js';
+import { type ManifestReference, registryKey } from './reference.js';
 import { classifyRoute, type OciRoute, type UploadSessionRoute } from './route.js';
 import {
   bearerRealmOf,
@@ -128,7 +129,7 @@ class Context {
     this.exchange = exchange;
     this.options = options;
     this.status = exchange.status ?? 0;
-    this.registry = exchange.authority.toLowerCase();
+    this.registry = registryKey(exchange.authority);
   }
 
   /** A Bearer challenge names the token realm; requests there are credentials, never artifacts. */
@@ -160,7 +161,7 @@ class Context {
       return true;
     }
     if (!isSuccess(this.status)) return true;
-    const redirectedTo = this.exchange.authority.toLowerCase();
+    const redirectedTo = registryKey(this.exchange.authority);
     if (pending.purpose === 'blob-read') {
       const digest = tryParseDigest(pending.digest);
       if (digest !== null) this.blobRead(pending.registry, pending.repository, digest, method, redirectedTo);
@@ -913,7 +914,8 @@ class Context {
   }
 
   private anomaly(code: OciAnomalyEvent['code'], repository: string | null, detail: string): void {
-    this.emit({ type: 'ociAnomaly', code, registry: this.registry, repository, detail });
+    // Details quote what the build sent (names, paths): the same redaction as URLs.
+    this.emit({ type: 'ociAnomaly', code, registry: this.registry, repository, detail: redactText(detail) });
   }
 }
 

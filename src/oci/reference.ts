@@ -71,12 +71,21 @@ const DOCKER_HUB_HOSTS: ReadonlySet<string> = new Set([
 export const DOCKER_HUB_DISPLAY = 'docker.io';
 const DEFAULT_PORTS: Readonly<Record<'http' | 'https', number>> = { http: 80, https: 443 };
 
+/**
+ * `host:port` as the record keys registries: lower-cased, and a host name's trailing dot (the
+ * fully-qualified spelling, `registry.example.com.`) dropped, so both spellings name one
+ * registry and a subject written with the dot can still be matched by `verify`.
+ */
+export function registryKey(authority: string): string {
+  return authority.toLowerCase().replace(/^([^[\]:]+)\.(?=:\d+$|$)/, '$1');
+}
+
 export function parseRegistryAuthority(
   authority: string,
   scheme: 'http' | 'https' = 'https',
 ): RegistryIdentity {
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(
-    authority,
+    registryKey(authority),
   );
   if (!match) throw new InvalidReferenceError(authority, 'registry authority must be host[:port]');
   const host = match[1]!.toLowerCase();

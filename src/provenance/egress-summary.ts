@@ -17,7 +17,7 @@ export interface EgressSummary {
   readonly otherHosts: EgressRest<Omit<EgressHost, 'authority'>>;
   readonly unobservedTunnels: readonly UnobservedTunnel[];
   readonly otherTunnels: EgressRest<Omit<UnobservedTunnel, 'authority'>>;
-  /** Requests the proxy refused by policy (0 until a policy exists). */
+  /** Connections the destination policy refused; each one is journaled as `egress.refused`. */
   readonly blockedRequests: number;
 }
 

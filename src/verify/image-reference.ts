@@ -1,3 +1,4 @@
+import { registryKey } from '../oci/reference.js';
 import { ReferenceFormatError } from './verify-errors.js';
 
 /** `<registry>/<repository>@sha256:<hex>`, the one form `verify` accepts: a digest names exactly one image. */
@@ -10,7 +11,8 @@ export interface DigestReference {
   readonly hex: string;
 }
 
-const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?$/;
+/** A host name may end in the root's dot (`registry.example.com.`); it is dropped when canonicalised. */
+const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.?)(?::\d{1,5})?$/;
 /** Repository name grammar from the OCI distribution spec. */
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const SHA256 = /^sha256:([a-f0-9]{64})$/;
@@ -24,7 +26,7 @@ export function canonicalImageName(
   registry: string,
   repository: string,
 ): { registry: string; repository: string } {
-  const host = registry.toLowerCase();
+  const host = registryKey(registry);
   if (!DOCKER_HUB_ALIASES.has(host)) return { registry: host, repository };
   return {
     registry: 'docker.io',

@@ -1,12 +1,12 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { Journal } from '../../src/journal/journal.js';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
-import { runJournalVerify, VERIFY_EXIT } from '../../src/journal/verify-command.js';
+import { VERIFY_EXIT } from '../../src/journal/verify-command.js';
 import { captureLogger } from './support/capture-logger.js';
+import { runVerify as run } from './support/run-verify.js';
 import { tempDir } from './support/temp-dir.js';
 
 async function writeJournal(dir: string, name: string, count: number): Promise<Journal> {
@@ -14,14 +14,6 @@ async function writeJournal(dir: string, name: string, count: number): Promise<J
   for (let n = 1; n <= count; n += 1) await journal.append('obs', { n });
   await journal.close();
   return journal;
-}
-
-async function run(argv: string[]): Promise<{ code: number; output: string }> {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  const code = await runJournalVerify(argv, out);
-  return { code, output: Buffer.concat(chunks).toString('utf8') };
 }
 
 t.test('verifyJournalFile reports an intact journal', async (t) => {

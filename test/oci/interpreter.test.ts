@@ -415,6 +415,26 @@ t.test('manifest PUT: recorded only on 2xx, digest is sha256 of the bytes sent',
   t.same(byDigest?.agreement, { registryDigest: true, locationDigest: true, reference: true });
 });
 
+t.test(
+  'a push addressed with a trailing-dot host is recorded under the registry without the dot',
+  async (t) => {
+    const stage = createOciStage();
+    const bytes = manifest('fqdn');
+    const digest = sha256(bytes);
+    const events = run(stage, {
+      method: 'PUT',
+      authority: 'registry.example.com.:443',
+      target: `/v2/${REPO}/manifests/v1`,
+      requestHeaders: { 'content-type': MEDIA_TYPES.ociManifest },
+      requestBody: bytes,
+      status: 201,
+      responseHeaders: { 'docker-content-digest': digest },
+    });
+    const [pushed] = ofType(events, 'manifestPushed');
+    t.equal(pushed?.registry, 'registry.example.com:443');
+  },
+);
+
 t.test('manifest PUT: the registry digest is compared, never trusted', async (t) => {
   const stage = createOciStage();
   const bytes = manifest('l');
@@ -683,7 +703,7 @@ t.test('non-OCI traffic: downloads and uploads as generic artifacts, secrets out
   t.same(ofType(down, 'artifactDownloaded'), [
     {
       type: 'artifactDownloaded',
-      url: 'https://downloads.test/go1.22.tar.gz?version=1&access_token=REDACTED&X-Goog-Signature=REDACTED',
+      url: 'https://downloads.test/go1.22.tar.gz?version=REDACTED&access_token=REDACTED&X-Goog-Signature=REDACTED',
       method: 'GET',
       status: 200,
       size: 1234,

@@ -9,6 +9,7 @@ import {
   parseRegistryAuthority,
   parseRepositoryName,
   parseTag,
+  registryKey,
 } from '../../src/oci/reference.js';
 
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -94,6 +95,32 @@ t.test('registry identity is host:port as addressed; display as clients write it
     t.throws(() => parseRegistryAuthority(bad), InvalidReferenceError, bad);
   }
   t.equal(displayRegistry('not a host'), 'not a host', 'display never throws');
+});
+
+t.test('a trailing-dot (fully-qualified) host names the same registry as without the dot', async (t) => {
+  const table: [string, string, string][] = [
+    ['registry.example.com.:443', 'registry.example.com:443', 'registry.example.com'],
+    ['registry.example.com.', 'registry.example.com:443', 'registry.example.com'],
+    ['Registry.Example.Com.:5000', 'registry.example.com:5000', 'registry.example.com:5000'],
+    ['registry-1.docker.io.:443', 'registry-1.docker.io:443', 'docker.io'],
+    ['[::1]:5000', '[::1]:5000', '[::1]:5000'],
+  ];
+  for (const [authority, identity, display] of table) {
+    const registry = parseRegistryAuthority(authority);
+    t.equal(registry.authority, identity, `${authority} identity`);
+    t.equal(registry.display, display, `${authority} display`);
+  }
+  t.equal(registryKey('registry.example.com.:443'), 'registry.example.com:443');
+  t.equal(registryKey('Registry.Test:5000'), 'registry.test:5000');
+  t.equal(registryKey('[::1]:5000'), '[::1]:5000', 'IPv6 literals are untouched');
+  t.equal(
+    formatRepository('registry.example.com.:443', 'lab/app'),
+    formatRepository('registry.example.com:443', 'lab/app'),
+    'the subject name is the same with or without the dot',
+  );
+  for (const bad of ['registry.example.com..:443', '.:443']) {
+    t.throws(() => parseRegistryAuthority(bad), InvalidReferenceError, `${bad}: one dot only`);
+  }
 });
 
 t.test('references are formatted the way clients write them', async (t) => {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { ALLOW_LOOPBACK_DESTINATIONS } from '../support/proxy.js';
 import { waitUntil } from '../support/wait-until.js';
 import { curl } from './support/clients.js';
 import { startOrigin } from './support/origin.js';
@@ -75,6 +76,7 @@ async function startCliProxy(
     '127.0.0.1:0',
     '--data-dir',
     data,
+    ...ALLOW_LOOPBACK_DESTINATIONS,
     ...extraArgs,
   ]);
   const banner = await waitFor(

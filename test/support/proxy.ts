@@ -14,6 +14,17 @@ import { waitUntil } from './wait-until.js';
 export const PROXY_CLI_ENV = 'PROVENANCE_PROXY_CLI';
 const DEFAULT_CLI = join(PROJECT_ROOT, 'dist/cli/main.js');
 
+/**
+ * The tests' registries and origins listen on loopback, which the destination policy refuses by
+ * default: every launcher re-opens it with these arguments, and only these.
+ */
+export const ALLOW_LOOPBACK_DESTINATIONS: readonly string[] = [
+  '--allow-destination',
+  '127.0.0.0/8',
+  '--allow-destination',
+  '::1/128',
+];
+
 export interface StartProxyOptions {
   /** Working directory: data dir, CA output, log and trust material go below it. */
   dir: string;
@@ -23,6 +34,8 @@ export interface StartProxyOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra CLI arguments after the standard ones. */
   extraArgs?: string[];
+  /** false: leave loopback refused, as in production (destination policy tests). */
+  allowLoopback?: boolean;
 }
 
 export interface RunningProxy {
@@ -91,6 +104,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     options.upstreamCaPath,
     '--data-dir',
     dataDir,
+    ...(options.allowLoopback === false ? [] : ALLOW_LOOPBACK_DESTINATIONS),
     ...(options.extraArgs ?? []),
   ];
   const env = { ...withoutProxyVariables(process.env), ...options.env };

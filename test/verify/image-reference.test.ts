@@ -31,6 +31,24 @@ t.test('Docker Hub aliases and official images are written the way clients write
   t.equal(parseImageName('no-registry'), undefined);
 });
 
+t.test('a trailing-dot registry host compares equal to the host without it', async (t) => {
+  for (const host of ['registry.example.com.', 'registry.example.com']) {
+    t.same(parseDigestReference(`${host}/lab/app@sha256:${HEX}`), {
+      registry: 'registry.example.com',
+      repository: 'lab/app',
+      hex: HEX,
+    });
+  }
+  t.same(
+    parseDigestReference(`registry.example.com.:5000/app@sha256:${HEX}`).registry,
+    'registry.example.com:5000',
+  );
+  t.same(parseImageName('registry.example.com./lab/app'), {
+    registry: 'registry.example.com',
+    repository: 'lab/app',
+  });
+});
+
 t.test('refuses references that do not name one image by registry and digest', async (t) => {
   const bad: [string, RegExp][] = [
     ['registry.test/app:v1', /no digest/],

@@ -10,6 +10,7 @@ import type {
   TunnelRecord,
 } from '../../../src/http/completed-exchange.js';
 import { createLogger } from '../../../src/log/logger.js';
+import { ALLOW_LOOPBACK_DESTINATIONS } from '../../support/proxy.js';
 import { testPki } from './test-pki.js';
 
 export interface TestProxy {
@@ -61,6 +62,7 @@ export async function startTestProxy(
       'debug',
       '--shutdown-grace',
       '2s',
+      ...ALLOW_LOOPBACK_DESTINATIONS,
       ...extraArgs,
     ],
     {},
