@@ -11,6 +11,7 @@ Commands:
   journal   verify the observation journal (journal verify --data-dir DIR)
   store     run the Grafeas v1 compatible provenance store
   verify    verify signed provenance for an image digest
+  report    write Tekton Chains results from what the running proxy saw pushed
 
 Run 'provenance-proxy <command> --help' for a command's options.
 `;
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   journal: async () => (await import('./journal-command.js')).journalCommand,
   store: async () => (await import('./store-entry.js')).storeCommand,
   verify: async () => (await import('./verify-entry.js')).verifyCommand,
+  report: async () => (await import('./report-command.js')).reportCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
