@@ -253,6 +253,9 @@ export async function openBuildPipeline(
       );
     },
     isHealthy: () => journalHealthy,
+    seal: async () => {
+      await finalize();
+    },
     close: async (graceMs: number) => {
       try {
         await finalize();
