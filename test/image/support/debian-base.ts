@@ -57,16 +57,23 @@ export async function ensureDebianNodeBase(): Promise<BaseImageOutcome> {
 /** mmdebstrap into a temporary name, then rename: an interrupted run leaves no half tarball. */
 async function bootstrap(): Promise<void> {
   await mkdir(join(TARBALL, '..'), { recursive: true });
-  const partial = `${TARBALL}.${process.pid}.partial`;
+  // mmdebstrap picks its output format from the name's extension: keep `.tar` last.
+  const partial = TARBALL.replace(/\.tar$/, `.partial-${process.pid}.tar`);
   try {
     await runChecked(
       requireTool('mmdebstrap'),
-      [`--variant=${RECIPE.variant}`, `--include=${RECIPE.include.join(',')}`, RECIPE.suite, partial],
+      [
+        '--format=tar',
+        `--variant=${RECIPE.variant}`,
+        `--include=${RECIPE.include.join(',')}`,
+        RECIPE.suite,
+        partial,
+      ],
       { timeoutMs: 1_800_000 },
     );
     await rename(partial, TARBALL);
   } finally {
-    await rm(partial, { force: true });
+    await rm(partial, { force: true, recursive: true });
   }
 }
 
