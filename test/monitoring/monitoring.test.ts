@@ -9,7 +9,7 @@ import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { createTestCa } from '../support/test-ca.js';
 import { findTool, PROJECT_ROOT } from '../support/tools.js';
-import { exposedNames, metricNames } from './promql-metrics.js';
+import { exposedNames, metricNames } from './support/promql-metrics.js';
 
 const MONITORING = join(PROJECT_ROOT, 'deploy', 'monitoring');
 const RULES = join(MONITORING, 'alerts.yaml');
