@@ -50,7 +50,8 @@ followed). Declare only these results as type hints in the Task.
   -h, --help                this text
 
 Exit codes: 0 written, 2 usage, 3 control server unavailable or refused, 4 nothing pushed,
-5 an output's digest was contradicted by the registry (nothing written), 6 results not writable.
+5 an output's digest was contradicted by the registry, 6 results not writable. On every failure
+but 6 the four result files are removed, so nothing a build step planted survives.
 `;
 
 interface ReportOptions {
@@ -126,6 +127,11 @@ export async function reportCommand(argv: string[]): Promise<number> {
     return REPORT_EXIT.written;
   } catch (error) {
     if (!(error instanceof ReportFailure)) throw error;
+    // A failed step must not leave behind type hints a build step planted: Chains may still
+    // read the results of a TaskRun that failed.
+    if (error.exitCode !== REPORT_EXIT.resultsUnwritable) {
+      await writeResults(options.resultsDir, {}).catch(() => undefined);
+    }
     process.stderr.write(`report: FAILED: ${error.message}\n`);
     return error.exitCode;
   }

@@ -37,10 +37,11 @@ async function registryDigest(repository: string, tag: string): Promise<string> 
 
 t.test('nothing pushed: exit 4 and no results; --allow-empty removes a planted IMAGES', async (t) => {
   const dir = await freshResultsDir();
+  await writeFile(join(dir, 'IMAGE_URL'), 'evil.example/forged');
   const refused = await runReport([...control, '--results-dir', dir]);
   t.equal(refused.code, 4, refused.stderr);
   t.match(refused.stderr, /saw no image pushed/);
-  t.same(await readdir(dir), [], 'nothing written');
+  t.same(await readdir(dir), [], 'nothing written, and the planted IMAGE_URL is gone');
 
   await writeFile(join(dir, 'IMAGES'), 'evil.example/forged@sha256:' + 'e'.repeat(64));
   const allowed = await runReport([...control, '--results-dir', dir, '--allow-empty']);
@@ -94,6 +95,7 @@ t.test('two images: IMAGES lists both; single-image hints a step forged are remo
 
 t.test('a wrong token or no control server: exit 3, nothing written', async (t) => {
   const dir = await freshResultsDir();
+  await writeFile(join(dir, 'IMAGES'), `evil.example/forged@sha256:${'e'.repeat(64)}`);
   const wrongToken = join(secrets.path, 'wrong-token');
   await writeFile(wrongToken, 'not-the-control-token-0123456789');
   const refused = await runReport([
