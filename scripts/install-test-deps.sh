@@ -29,7 +29,11 @@ COSIGN_VERSION="v2.6.5"
 GO_VERSION="1.26.8"
 # Debian 12 packages. uidmap is a dependency of buildah anyway; listed so rootless use works too.
 # socat is for bench/ only: a TLS-terminating relay written in C, the floor the proxy is measured against.
-APT_PACKAGES=(docker-registry skopeo buildah podman apache2-utils postgresql openssl curl iptables uidmap ca-certificates socat)
+# mmdebstrap makes the image test's Node.js base from Debian trixie packages (bookworm's
+# debian-archive-keyring already holds trixie's keys); prometheus is there for promtool, which
+# checks deploy/monitoring's alert rules (the service itself is never started by the tests).
+APT_PACKAGES=(docker-registry skopeo buildah podman apache2-utils postgresql openssl curl iptables uidmap ca-certificates socat
+  mmdebstrap debian-archive-keyring prometheus)
 # Hostnames the interop tests give the registries and the token server. Go clients never
 # send loopback names through a proxy, so a real hostname that resolves to 127.0.0.1 is needed.
 TEST_HOSTS=(registry.test)
@@ -188,6 +192,12 @@ install_cosign() {
 
 install_node_modules() {
   cd "$ROOT"
+  # A shared node_modules (a symlink, e.g. from a git worktree) belongs to its owner: npm ci
+  # would empty the directory it points to under everyone using it.
+  if [ -L node_modules ]; then
+    echo "node_modules is a symlink to $(readlink node_modules): left alone"
+    return 0
+  fi
   # npm keeps a copy of the lock it installed as node_modules/.package-lock.json.
   if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] &&
     npm ls --depth=0 >/dev/null 2>&1; then
@@ -212,7 +222,7 @@ add_test_hosts() {
 
 check_tools() {
   local t missing=""
-  for t in docker-registry skopeo buildah podman htpasswd openssl curl; do
+  for t in docker-registry skopeo buildah podman htpasswd openssl curl mmdebstrap promtool; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
   done
   for t in crane oras kube-apiserver kubectl etcd; do
@@ -222,7 +232,7 @@ check_tools() {
     echo "missing after install:$missing" >&2
     return 1
   fi
-  echo "$(skopeo --version | head -1); $(buildah --version | cut -d' ' -f1-3); $(podman --version); $(docker-registry --version | cut -d' ' -f2-); crane $("$TOOLS_BIN/crane" version); oras $("$TOOLS_BIN/oras" version | awk '/^Version/ { print $2 }')"
+  echo "$(skopeo --version | head -1); $(buildah --version | cut -d' ' -f1-3); $(podman --version); $(docker-registry --version | cut -d' ' -f2-); $(promtool --version 2>&1 | head -1 | cut -d' ' -f1-3); crane $("$TOOLS_BIN/crane" version); oras $("$TOOLS_BIN/oras" version | awk '/^Version/ { print $2 }')"
 }
 
 step "preflight" require_root

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
 import { JournalError } from '../errors.js';
@@ -179,6 +179,14 @@ export async function openBuildPipeline(
     registers: [registry],
   });
   let journalHealthy = true;
+  new Gauge({
+    name: 'provenance_proxy_journal_healthy',
+    help: '1 while observations are journaled durably; 0 after a journal append failed (readiness fails too)',
+    registers: [registry],
+    collect() {
+      this.set(journalHealthy ? 1 : 0);
+    },
+  });
   /** Observations appended but not yet applied to the record. */
   const inFlight = new Set<Promise<void>>();
   // Reports are made one at a time, in order: signing is async and two pushes of one image
@@ -355,6 +363,9 @@ export async function openBuildPipeline(
           (p) =>
             `reports failing auth: sink ${p.sink} answers ${p.cause.replace(/^http_/, '')} since ${new Date(p.since).toISOString()}; reports are kept and retried`,
         ),
+    seal: async () => {
+      await finalize();
+    },
     close: async (graceMs: number) => {
       clearInterval(egressTimer);
       try {

@@ -35,6 +35,12 @@ export interface ExchangeStages {
   readonly isHealthy?: () => boolean;
   /** Lines /readyz adds without turning unready (reports failing auth). */
   readonly readyDetails?: () => readonly string[];
+  /**
+   * Called at shutdown as soon as new connections stop, before exchanges drain: reports the build
+   * as recorded so far, so a request held open (or a kubelet with a shorter grace) cannot keep
+   * the statement from leaving. `close` reports again if the drained exchanges added to it.
+   */
+  readonly seal?: () => Promise<void>;
   /** Called at shutdown once exchanges have drained: finalize, flush, close files. */
   readonly close?: (graceMs: number) => Promise<void>;
 }
@@ -179,6 +185,9 @@ async function startLocked(
       const deadlineAt = Date.now() + graceMs;
       ready = false;
       const stopped = listener.stopAccepting();
+      const sealed = (stages.seal?.() ?? Promise.resolve()).catch((error: unknown) => {
+        logger.error({ err: error }, 'could not seal the build statement at shutdown');
+      });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'deadline'>((resolve) => {
         timer = setTimeout(() => resolve('deadline'), graceMs);
@@ -190,6 +199,7 @@ async function startLocked(
       httpsAgent.destroy();
       httpAgent.destroy();
       try {
+        await sealed;
         // What is left of the grace period goes to finalizing and flushing reports.
         await stages.close?.(Math.max(0, deadlineAt - Date.now()));
       } finally {

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { join } from 'node:path';
 import { type ClientRoute, Clients } from './clients.js';
 import { buildFixtureLayout, type FixtureLayout } from './fixture-images.js';
-import { type RunningProxy, startProxy } from './proxy.js';
+import { type RunningProxy, type StartProxyOptions, startProxy } from './proxy.js';
 import {
   compareRecordWithRegistries,
   type GroundTruthTarget,
@@ -37,6 +37,8 @@ export interface LabOptions {
   registries?: RegistryKind[];
   /** Start the proxy under test and route `clients` through it (default true). */
   withProxy?: boolean;
+  /** How the proxy under test is started (extra arguments, environment, another command). */
+  proxy?: Omit<StartProxyOptions, 'dir' | 'upstreamCaPath'>;
 }
 
 export interface Lab {
@@ -115,7 +117,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
   let proxy: RunningProxy | undefined;
   if (options.withProxy !== false) {
-    proxy = await startProxy({ dir, upstreamCaPath: ca.caCertPath });
+    proxy = await startProxy({ ...options.proxy, dir, upstreamCaPath: ca.caCertPath });
     const started = proxy;
     cleanups.push(() => started.stop());
   }

@@ -36,6 +36,11 @@ export interface StartProxyOptions {
   extraArgs?: string[];
   /** false: leave loopback refused, as in production (destination policy tests). */
   allowLoopback?: boolean;
+  /**
+   * What the `run …` arguments follow, instead of `node --max-semi-space-size=1 <cli>`: e.g. an
+   * image's entrypoint run from its mounted root filesystem (test/image/support/run-in-rootfs.sh).
+   */
+  command?: readonly string[];
 }
 
 export interface RunningProxy {
@@ -78,9 +83,12 @@ export class ProxyStartError extends Error {
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const cli = resolve(process.env[PROXY_CLI_ENV] ?? DEFAULT_CLI);
-  await access(cli).catch(() => {
-    throw new ProxyStartError(`${cli} does not exist: run \`npm run build\` first (or set ${PROXY_CLI_ENV})`);
-  });
+  if (options.command === undefined)
+    await access(cli).catch(() => {
+      throw new ProxyStartError(
+        `${cli} does not exist: run \`npm run build\` first (or set ${PROXY_CLI_ENV})`,
+      );
+    });
   const home = join(options.dir, 'proxy');
   const dataDir = join(home, 'data');
   await mkdir(dataDir, { recursive: true });
@@ -89,10 +97,16 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const caCertOutPath = join(home, 'proxy-ca.pem');
   const logPath = join(home, 'proxy.log');
   const controlUrl = `http://127.0.0.1:${controlPort}`;
-  const args = [
+  const [program, ...prefix] = options.command ?? [
+    process.execPath,
     // What the bin's shebang and `npm start` give node (docs/decisions.md).
     '--max-semi-space-size=1',
     cli,
+  ];
+  if (program === undefined) throw new ProxyStartError('options.command is empty');
+  const file: string = program;
+  const args = [
+    ...prefix,
     'run',
     '--listen',
     `127.0.0.1:${listenPort}`,
@@ -117,7 +131,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
 
   async function launch(): Promise<void> {
     const log = await open(logPath, 'a');
-    const started = spawn(process.execPath, args, { env, stdio: ['ignore', log.fd, log.fd] });
+    const started = spawn(file, args, { env, stdio: ['ignore', log.fd, log.fd] });
     await log.close();
     child = started;
     try {

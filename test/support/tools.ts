@@ -18,7 +18,9 @@ export type ToolName =
   | 'cosign'
   | 'htpasswd'
   | 'openssl'
-  | 'unshare';
+  | 'unshare'
+  | 'mmdebstrap'
+  | 'promtool';
 
 /** A tool the interop tests need is not installed. */
 export class MissingToolError extends Error {
