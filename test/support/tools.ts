@@ -1,9 +1,18 @@
 import { accessSync, constants } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (this file is test/support/tools.ts). */
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/**
+ * Downloads worth keeping across clones on one machine (CI clones the repository afresh each
+ * run; Go keeps its build cache in ~/.cache the same way): a base image's root filesystem, npm's
+ * package cache for image builds. Never anything secret. PROVENANCE_PROXY_TEST_CACHE moves it.
+ */
+export const MACHINE_CACHE =
+  process.env.PROVENANCE_PROXY_TEST_CACHE ?? join(homedir(), '.cache', 'provenance-proxy-tests');
 
 /** Where scripts/install-test-deps.sh puts the Go-built clients. */
 export const PROJECT_TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');

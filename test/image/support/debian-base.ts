@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runChecked } from '../../support/run-command.js';
-import { PROJECT_ROOT, requireTool } from '../../support/tools.js';
+import { MACHINE_CACHE, PROJECT_ROOT, requireTool } from '../../support/tools.js';
 import { buildah, buildahUnchecked } from './image-storage.js';
 
 /**
  * A Node.js 20 base image made here from Debian packages (trixie ships nodejs 20.19), so the
  * image tests need no public image registry: `mmdebstrap` writes a root filesystem tarball,
- * `buildah from scratch` + `add` + `commit` turns it into an image. Both are cached per machine
- * under .tools/ and keyed by a hash of this recipe: change the recipe, get a new base.
+ * `buildah from scratch` + `add` + `commit` turns it into an image. Both are cached under .tools/
+ * and keyed by a hash of this recipe (change the recipe, get a new base); the tarball is kept in
+ * the machine's test cache too, so a fresh clone (CI) imports it instead of bootstrapping again.
  */
 const RECIPE = {
   suite: 'trixie',
@@ -19,7 +20,9 @@ const RECIPE = {
 } as const;
 
 const RECIPE_HASH = createHash('sha256').update(JSON.stringify(RECIPE)).digest('hex').slice(0, 16);
-const TARBALL = join(PROJECT_ROOT, '.tools', 'image-base', `debian-${RECIPE.suite}-node-${RECIPE_HASH}.tar`);
+const TARBALL_NAME = `debian-${RECIPE.suite}-node-${RECIPE_HASH}.tar`;
+const TARBALL = join(PROJECT_ROOT, '.tools', 'image-base', TARBALL_NAME);
+const MACHINE_TARBALL = join(MACHINE_CACHE, 'image-base', TARBALL_NAME);
 
 /** The base's name in the image tests' storage. */
 export const DEBIAN_NODE_BASE = `localhost/provenance-proxy-test-base:${RECIPE.suite}-node-${RECIPE_HASH}`;
@@ -34,8 +37,11 @@ export async function ensureDebianNodeBase(): Promise<BaseImageOutcome> {
   if ((await buildahUnchecked(['inspect', '--type', 'image', DEBIAN_NODE_BASE])).code === 0) {
     return { image: DEBIAN_NODE_BASE, made: 'cached' };
   }
-  const bootstrapped = !(await exists(TARBALL));
-  if (bootstrapped) await bootstrap();
+  const bootstrapped = !(await exists(TARBALL)) && !(await copyIfPresent(MACHINE_TARBALL, TARBALL));
+  if (bootstrapped) {
+    await bootstrap();
+    await copyIfPresent(TARBALL, MACHINE_TARBALL);
+  }
   const container = (await buildah(['from', 'scratch'])).stdout.trim();
   try {
     await buildah(['add', container, TARBALL, '/']);
@@ -75,6 +81,20 @@ async function bootstrap(): Promise<void> {
   } finally {
     await rm(partial, { force: true, recursive: true });
   }
+}
+
+/** Copies `from` to `to` through a temporary name; false when `from` does not exist. */
+async function copyIfPresent(from: string, to: string): Promise<boolean> {
+  if (!(await exists(from))) return false;
+  await mkdir(join(to, '..'), { recursive: true });
+  const partial = `${to}.partial-${process.pid}`;
+  try {
+    await copyFile(from, partial);
+    await rename(partial, to);
+  } finally {
+    await rm(partial, { force: true });
+  }
+  return true;
 }
 
 async function exists(path: string): Promise<boolean> {

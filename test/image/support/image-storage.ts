@@ -5,7 +5,7 @@ import {
   runChecked,
   runCommand,
 } from '../../support/run-command.js';
-import { PROJECT_ROOT, requireTool } from '../../support/tools.js';
+import { MACHINE_CACHE, PROJECT_ROOT, requireTool } from '../../support/tools.js';
 
 /**
  * The image tests' own containers/storage, under the ignored .tools/ folder: the Debian base
@@ -16,8 +16,8 @@ export const IMAGE_STORAGE = {
   root: join(PROJECT_ROOT, '.tools', 'image-storage', 'root'),
   runRoot: join(PROJECT_ROOT, '.tools', 'image-storage', 'run'),
   driver: 'overlay',
-  /** npm's cache, lent to the build's RUN steps: a second cold build downloads nothing. */
-  npmCache: join(PROJECT_ROOT, '.tools', 'image-storage', 'npm-cache'),
+  /** npm's cache, lent to the build's RUN steps: a second cold build (even in a fresh clone) downloads nothing. */
+  npmCache: join(MACHINE_CACHE, 'npm-cache'),
 } as const;
 
 /** `containers-storage:` transport name of an image in this storage, for skopeo. */
