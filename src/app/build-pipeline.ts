@@ -258,30 +258,48 @@ export async function openBuildPipeline(
     return finalizing;
   };
 
-  control.route('GET', '/v1/images', (_req, res) => json(res, 200, imagesView(record)));
-  control.route('GET', '/v1/provenance', async (_req, res, url) => {
-    const statement = buildStatement(record, context(finishedOn));
-    if (url.searchParams.get('format') === 'dsse') {
-      json(res, 200, await signer.sign(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement))));
-    } else json(res, 200, statement);
-  });
-  control.route('GET', '/v1/observations', async (_req, res, url) => {
-    let request: ReturnType<typeof parseJournalPageQuery>;
-    try {
-      request = parseJournalPageQuery(url.searchParams);
-    } catch (error) {
-      json(res, 400, { error: { code: 'ERR_JOURNAL_PAGE', message: (error as Error).message } });
-      return;
-    }
-    json(res, 200, await journal.page(request));
-  });
-  control.route('GET', '/v1/public-key', (_req, res) =>
-    json(res, 200, {
-      keyid: signer.keyid,
-      algorithm: signer.algorithm,
-      publicKeyPem: signer.publicKeyPem,
-      ephemeral: signer.ephemeral,
-    }),
+  // Reads are open to the read token (a report step's), except a signed snapshot: signing on
+  // demand stays with the control token, like finalize.
+  const read = { access: 'read' } as const;
+  const isDsse = (url: URL) => url.searchParams.get('format') === 'dsse';
+  control.route('GET', '/v1/images', (_req, res) => json(res, 200, imagesView(record)), read);
+  control.route(
+    'GET',
+    '/v1/provenance',
+    async (_req, res, url) => {
+      const statement = buildStatement(record, context(finishedOn));
+      if (isDsse(url)) {
+        json(res, 200, await signer.sign(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement))));
+      } else json(res, 200, statement);
+    },
+    { access: (url) => (isDsse(url) ? 'control' : 'read') },
+  );
+  control.route(
+    'GET',
+    '/v1/observations',
+    async (_req, res, url) => {
+      let request: ReturnType<typeof parseJournalPageQuery>;
+      try {
+        request = parseJournalPageQuery(url.searchParams);
+      } catch (error) {
+        json(res, 400, { error: { code: 'ERR_JOURNAL_PAGE', message: (error as Error).message } });
+        return;
+      }
+      json(res, 200, await journal.page(request));
+    },
+    read,
+  );
+  control.route(
+    'GET',
+    '/v1/public-key',
+    (_req, res) =>
+      json(res, 200, {
+        keyid: signer.keyid,
+        algorithm: signer.algorithm,
+        publicKeyPem: signer.publicKeyPem,
+        ephemeral: signer.ephemeral,
+      }),
+    read,
   );
   control.route('POST', '/v1/finalize', async (_req, res) => {
     const statement = await finalize();

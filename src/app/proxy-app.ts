@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RunOptions } from '../config/options.js';
 import { ControlServer } from '../control/control-server.js';
-import { loadOrCreateControlToken } from '../control/control-token.js';
+import { loadControlReadToken, loadOrCreateControlToken } from '../control/control-token.js';
 import { InvalidOptionError } from '../errors.js';
 import { CaptureBudget } from '../http/capture-budget.js';
 import {
@@ -109,6 +109,7 @@ async function startLocked(
     isReady: () => ready && listener.listening && (stages.isHealthy?.() ?? true),
     readyDetails: () => stages.readyDetails?.() ?? [],
     controlToken: controlToken.token,
+    readToken: loadControlReadToken(options.controlReadTokenFile, controlToken.token),
     logger,
   });
   const stages = await buildStages({ registry, control });

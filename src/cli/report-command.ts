@@ -41,9 +41,10 @@ followed). Declare only these results as type hints in the Task.
 
   --control-url URL         the proxy's control server (default http://127.0.0.1:9464,
                             env PROVENANCE_PROXY_CONTROL_URL)
-  --control-token-file F    bearer token for the control server (env PROVENANCE_PROXY_CONTROL_TOKEN_FILE)
+  --control-token-file F    bearer token for the control server (env PROVENANCE_PROXY_CONTROL_TOKEN_FILE):
+                            the read token (run --control-read-token-file) is enough without --finalize
   --results-dir DIR         where Tekton collects results (default /tekton/results)
-  --finalize                POST /v1/finalize first (needs the token): the build statement is made
+  --finalize                POST /v1/finalize first (needs the control token): the build statement is made
                             and handed to the sinks before the results are written
   --allow-empty             exit 0 when nothing was pushed (default: exit 4)
   --timeout SECONDS         per request (default 30)

@@ -41,6 +41,7 @@ export interface RunOptions {
   readonly maxCaptureBytesTotal: number;
   readonly allowDestination: readonly Cidr[];
   readonly journalAnchorIntervalMs: number;
+  readonly controlReadTokenFile: string | null;
 }
 
 type Kind =
@@ -273,6 +274,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'duration',
     default: '30s',
     help: 'sign the journal chain head with the signing key this often (and at each finalize)',
+  },
+  {
+    key: 'controlReadTokenFile',
+    flag: 'control-read-token-file',
+    kind: 'path',
+    default: null,
+    help: 'bearer token for the read-only /v1 views (images, unsigned provenance, observations, public key); never finalize or ?format=dsse; default: none',
   },
 ];
 

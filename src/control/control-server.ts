@@ -7,12 +7,18 @@ import { redactUrl } from '../log/redact-url.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
+/**
+ * Who may call a route: `open` anyone who reaches the listener; `read` the read token or the
+ * control token; `control` the control token only. A function decides per request, for a route
+ * whose variants differ (unsigned vs signed provenance).
+ */
+export type RouteAccess = 'open' | 'read' | 'control';
+
 interface Route {
   readonly method: string;
   readonly path: string;
   readonly handler: RouteHandler;
-  /** Open to anyone who reaches the listener; every other route needs the control token. */
-  readonly open: boolean;
+  readonly access: RouteAccess | ((url: URL) => RouteAccess);
 }
 
 export interface ControlServerOptions {
@@ -25,6 +31,8 @@ export interface ControlServerOptions {
   readonly readyDetails?: () => readonly string[];
   /** Bearer token every route but health, readiness, metrics and the CA certificate needs. */
   readonly controlToken: string;
+  /** Optional bearer token for the `read` routes only (--control-read-token-file). */
+  readonly readToken?: string | null;
   readonly logger: Logger;
 }
 
@@ -36,9 +44,11 @@ export interface ControlServerOptions {
  *
  * Only /healthz, /readyz, /metrics and /ca.pem are open: probes, scrapers and
  * build containers need them, and they tell nothing about the build. Every
- * /v1 route, reads included, needs the control token: the build being
- * recorded shares the pod's network namespace, and must not read the record
- * as it forms nor have the proxy sign a snapshot of it (?format=dsse).
+ * /v1 route, reads included, needs a token: the build being recorded shares
+ * the pod's network namespace, and must not read the record as it forms nor
+ * have the proxy sign a snapshot of it (?format=dsse). The optional read
+ * token opens only the routes declared `read`; a route declares nothing and
+ * it needs the control token, so no new route is readable by accident.
  */
 export class ControlServer {
   readonly #opts: ControlServerOptions;
@@ -54,7 +64,7 @@ export class ControlServer {
         else res.destroy();
       });
     });
-    const open = { open: true };
+    const open = { access: 'open' } as const;
     this.route('GET', '/healthz', (_req, res) => text(res, 200, 'ok\n'), open);
     this.route(
       'GET',
@@ -91,9 +101,14 @@ export class ControlServer {
     );
   }
 
-  /** Adds a route; it needs the control token unless `open`. */
-  route(method: string, path: string, handler: RouteHandler, options: { open?: boolean } = {}): void {
-    this.#routes.push({ method, path, handler, open: options.open ?? false });
+  /** Adds a route; it needs the control token unless its `access` says otherwise. */
+  route(
+    method: string,
+    path: string,
+    handler: RouteHandler,
+    options: { access?: Route['access'] } = {},
+  ): void {
+    this.#routes.push({ method, path, handler, access: options.access ?? 'control' });
   }
 
   listen(): Promise<AddressInfo> {
@@ -130,28 +145,46 @@ export class ControlServer {
       });
       return;
     }
-    if (!route.open && !this.#authorized(req)) {
-      res.setHeader('www-authenticate', 'Bearer realm="provenance-proxy control"');
-      json(res, 401, {
-        error: {
-          code: 'ERR_UNAUTHORIZED',
-          message: 'a valid bearer token is required (the control token: --control-token-file)',
-        },
-      });
-      return;
+    const access = typeof route.access === 'function' ? route.access(url) : route.access;
+    if (access !== 'open') {
+      const grant = this.#grant(req);
+      if (grant === null) {
+        res.setHeader('www-authenticate', 'Bearer realm="provenance-proxy control"');
+        json(res, 401, {
+          error: {
+            code: 'ERR_UNAUTHORIZED',
+            message: 'a valid bearer token is required (the control token: --control-token-file)',
+          },
+        });
+        return;
+      }
+      if (access === 'control' && grant !== 'control') {
+        json(res, 403, {
+          error: { code: 'ERR_FORBIDDEN', message: 'the read token opens only the read-only views' },
+        });
+        return;
+      }
     }
     await route.handler(req, res, url);
   }
 
-  #authorized(req: IncomingMessage): boolean {
-    const expected = this.#opts.controlToken;
+  /** What the presented bearer token grants: both tokens are always compared, in constant time. */
+  #grant(req: IncomingMessage): 'control' | 'read' | null {
     const header = req.headers.authorization ?? '';
     const presented = /^Bearer +(\S+) *$/i.exec(header)?.[1] ?? '';
-    // Compare digests so the comparison time says nothing about the token's length or prefix.
-    const a = createHash('sha256').update(presented).digest();
-    const b = createHash('sha256').update(expected).digest();
-    return presented !== '' && timingSafeEqual(a, b);
+    if (presented === '') return null;
+    const digest = sha256(presented);
+    const isControl = timingSafeEqual(digest, sha256(this.#opts.controlToken));
+    const readToken = this.#opts.readToken ?? null;
+    const isRead = readToken !== null && timingSafeEqual(digest, sha256(readToken));
+    if (isControl) return 'control';
+    return isRead ? 'read' : null;
   }
+}
+
+/** Digests are compared, so the comparison time says nothing about a token's length or prefix. */
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
 }
 
 export function json(res: ServerResponse, status: number, body: unknown): void {

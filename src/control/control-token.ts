@@ -20,7 +20,8 @@ export interface ControlToken {
  * start's. /v1 is never open: who may read the data directory may read the record, nobody else.
  */
 export function loadOrCreateControlToken(tokenFile: string | null, dataDir: string): ControlToken {
-  if (tokenFile !== null) return { token: readControlToken(tokenFile), path: tokenFile, generated: false };
+  if (tokenFile !== null)
+    return { token: readTokenFile(tokenFile, '--control-token-file'), path: tokenFile, generated: false };
   const token = randomBytes(32).toString('base64url');
   const path = join(dataDir, GENERATED_TOKEN_FILE);
   const temporary = `${path}.${process.pid}.tmp`;
@@ -37,20 +38,34 @@ export function loadOrCreateControlToken(tokenFile: string | null, dataDir: stri
   return { token, path, generated: true };
 }
 
-function readControlToken(path: string): string {
+/**
+ * The read token (`--control-read-token-file`), or null: it opens only the read-only /v1 views,
+ * so a report step may hold it where the control token must stay in the sidecar. Never generated:
+ * whoever needs it is outside the pod's data directory and gets it from a Secret. It must differ
+ * from the control token, or handing it out would hand out finalize and signing too.
+ */
+export function loadControlReadToken(tokenFile: string | null, controlToken: string): string | null {
+  if (tokenFile === null) return null;
+  const token = readTokenFile(tokenFile, '--control-read-token-file');
+  if (token === controlToken)
+    throw new InvalidOptionError(
+      '--control-read-token-file',
+      'the read token must differ from the control token',
+    );
+  return token;
+}
+
+function readTokenFile(path: string, flag: string): string {
   let token: string;
   try {
     token = readFileSync(path, 'utf8').trim();
   } catch (error) {
     throw new InvalidOptionError(
-      '--control-token-file',
+      flag,
       `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
     );
   }
   if (token.length < 16 || /\s/.test(token))
-    throw new InvalidOptionError(
-      '--control-token-file',
-      'the token must be at least 16 characters, without spaces',
-    );
+    throw new InvalidOptionError(flag, 'the token must be at least 16 characters, without spaces');
   return token;
 }

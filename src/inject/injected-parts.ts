@@ -9,6 +9,7 @@ export const VOLUME = {
   data: 'provenance-proxy-data',
   signingKey: 'provenance-proxy-signing-key',
   controlToken: 'provenance-proxy-control-token',
+  controlReadToken: 'provenance-proxy-control-read-token',
   registryCredentials: 'provenance-proxy-registry-credentials',
   storeToken: 'provenance-proxy-store-token',
 } as const;
@@ -63,23 +64,31 @@ interface SecretMount {
   volume: string;
   secretName: string;
   dir: string;
+  /** false: another container of the pod may mount it too (the read token, for a report step). */
+  sidecarOnly: boolean;
 }
 
 function secretMounts(config: InjectorConfig): SecretMount[] {
   const mounts: SecretMount[] = [];
-  const add = (volume: string, secretName: string | null, dir: string) => {
-    if (secretName !== null) mounts.push({ volume, secretName, dir });
+  const add = (volume: string, secretName: string | null, dir: string, sidecarOnly = true) => {
+    if (secretName !== null) mounts.push({ volume, secretName, dir, sidecarOnly });
   };
   add(VOLUME.signingKey, config.secrets.signingKey, `${SECRET_DIR}/signing`);
   add(VOLUME.controlToken, config.secrets.controlToken, `${SECRET_DIR}/control`);
+  add(VOLUME.controlReadToken, config.secrets.controlReadToken, `${SECRET_DIR}/control-read`, false);
   add(VOLUME.registryCredentials, config.secrets.registryCredentials, `${SECRET_DIR}/registry`);
   add(VOLUME.storeToken, config.secrets.storeToken, `${SECRET_DIR}/store`);
   return mounts;
 }
 
-/** The names of the Secrets only the sidecar may mount. */
+/**
+ * The names of the Secrets only the sidecar may mount. Not the read token's: it opens the
+ * read-only views alone, never finalize or signing, so a report step may hold it.
+ */
 export function sidecarSecretNames(config: InjectorConfig): string[] {
-  return secretMounts(config).map((m) => m.secretName);
+  return secretMounts(config)
+    .filter((m) => m.sidecarOnly)
+    .map((m) => m.secretName);
 }
 
 export function injectedVolumes(config: InjectorConfig): Volume[] {
@@ -105,6 +114,7 @@ function sidecarArgs(config: InjectorConfig): string[] {
     `--ca-bundle-out=${CA_BUNDLE}`,
     ...(secrets.signingKey ? [`--signing-key=${SECRET_DIR}/signing/key.pem`] : []),
     ...(secrets.controlToken ? [`--control-token-file=${SECRET_DIR}/control/token`] : []),
+    ...(secrets.controlReadToken ? [`--control-read-token-file=${SECRET_DIR}/control-read/token`] : []),
     ...(config.store
       ? [`--grafeas-url=${config.store.url}`, `--grafeas-project=${config.store.project}`]
       : []),

@@ -20,10 +20,14 @@ export interface InjectorConfig {
   proxyPort: number;
   controlPort: number;
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
-  /** Secrets mounted into the sidecar only; null leaves one out. */
+  /**
+   * Secrets mounted into the sidecar; null leaves one out. Only the sidecar may mount them,
+   * except controlReadToken (read-only views), which a report step may mount too.
+   */
   secrets: {
     signingKey: string | null;
     controlToken: string | null;
+    controlReadToken: string | null;
     registryCredentials: string | null;
     storeToken: string | null;
   };
@@ -49,6 +53,8 @@ const DEFAULTS: Omit<InjectorConfig, 'image'> = {
   secrets: {
     signingKey: 'provenance-signing-key',
     controlToken: 'provenance-control-token',
+    // Opt-in: a pod whose Secret volume names a missing Secret never starts.
+    controlReadToken: null,
     registryCredentials: null,
     storeToken: null,
   },

@@ -16,6 +16,7 @@ const EXPLICIT = parseInjectorConfig(
     secrets: {
       signingKey: 'sign',
       controlToken: 'ctl',
+      controlReadToken: 'ctl-read',
       registryCredentials: 'regcred',
       storeToken: 'store-writer',
     },
@@ -89,10 +90,16 @@ t.test('a labelled pod gets the sidecar, trust, proxy variables and the status a
   }
   t.equal(envOf(result.spec.containers[0]!).KEEP, 'me', 'the build keeps its other variables');
   const secretVolumes = (result.spec.volumes ?? []).filter((v) => v.secret);
-  t.same(secretVolumes.map((v) => v.secret!.secretName).sort(), ['ctl', 'regcred', 'sign', 'store-writer']);
+  t.same(secretVolumes.map((v) => v.secret!.secretName).sort(), [
+    'ctl',
+    'ctl-read',
+    'regcred',
+    'sign',
+    'store-writer',
+  ]);
   const secretVolumeNames = new Set(secretVolumes.map((v) => v.name));
   const mountedBy = (c: Container) => (c.volumeMounts ?? []).filter((m) => secretVolumeNames.has(m.name));
-  t.equal(mountedBy(sidecar!).length, 4, 'the sidecar mounts every Secret');
+  t.equal(mountedBy(sidecar!).length, 5, 'the sidecar mounts every Secret');
   t.equal(
     mountedBy(clone!).length + mountedBy(result.spec.containers[0]!).length,
     0,
@@ -209,6 +216,14 @@ const UNPROTECTABLE: Array<[string, Partial<Pod['spec']>, RegExp]> = [
     },
     /"b" mounts volume "k", a Secret only the sidecar may read/,
   ],
+  [
+    "mounting the sidecar's control token (finalize, signing on demand)",
+    {
+      volumes: [{ name: 'c', secret: { secretName: 'ctl' } }],
+      containers: [{ name: 'report', volumeMounts: [{ name: 'c', mountPath: '/c' }] }],
+    },
+    /"report" mounts volume "c", a Secret only the sidecar may read/,
+  ],
 ];
 
 for (const [what, spec, message] of UNPROTECTABLE) {
@@ -221,6 +236,36 @@ for (const [what, spec, message] of UNPROTECTABLE) {
     }
   });
 }
+
+t.test('the read token: the sidecar reads it, and a report step may mount it too', async (t) => {
+  const spec = {
+    volumes: [{ name: 'r', secret: { secretName: 'ctl-read' } }],
+    containers: [{ name: 'report', volumeMounts: [{ name: 'r', mountPath: '/r', readOnly: true }] }],
+  };
+  const result = injected(planInjection(pod(spec), EXPLICIT, 'pod'), pod(spec));
+  const sidecar = result.spec.initContainers![0]!;
+  t.ok(
+    (sidecar.args as string[]).includes('--control-read-token-file=/etc/provenance-proxy/control-read/token'),
+    'the sidecar is told where it is',
+  );
+  t.match(
+    result.spec.volumes?.find((v) => v.name === VOLUME.controlReadToken),
+    { secret: { secretName: 'ctl-read', defaultMode: 0o400 } },
+  );
+  t.ok(
+    sidecar.volumeMounts?.some(
+      (m) => m.name === VOLUME.controlReadToken && m.mountPath === '/etc/provenance-proxy/control-read',
+    ),
+    'and mounts it',
+  );
+  const withoutReadToken = parseInjectorConfig(JSON.stringify({ image: 'pp:1' }));
+  const plain = injected(planInjection(pod(), withoutReadToken, 'pod'), pod());
+  t.notOk(
+    (plain.spec.initContainers![0]!.args as string[]).some((a) => a.startsWith('--control-read-token-file')),
+    'not configured: no read token at all',
+  );
+  t.notOk(plain.spec.volumes?.some((v) => v.name === VOLUME.controlReadToken));
+});
 
 t.test('a container running as another UID than the pod default is fine', async (t) => {
   const spec = {

@@ -13,6 +13,7 @@ t.test('only the image is required; everything else has a default', async (t) =>
     secrets: {
       signingKey: 'provenance-signing-key',
       controlToken: 'provenance-control-token',
+      controlReadToken: null,
       storeToken: null,
     },
     store: null,
@@ -33,6 +34,11 @@ const BAD: Array<[string, string, RegExp]> = [
   ['the same two ports', '{"image":"pp","proxyPort":9464}', /controlPort: must differ from proxyPort/],
   ['UID 0', '{"image":"pp","proxyUid":0}', /proxyUid: must be a whole number/],
   ['a bad Secret name', '{"image":"pp","secrets":{"controlToken":"Not_Valid"}}', /not a valid Secret name/],
+  [
+    'a bad read-token Secret name',
+    '{"image":"pp","secrets":{"controlReadToken":"Not_Valid"}}',
+    /secrets\.controlReadToken: "Not_Valid" is not a valid Secret name/,
+  ],
   [
     'a store URL with credentials',
     '{"image":"pp","store":{"url":"http://u:p@store:8080","project":"b"}}',

@@ -20,6 +20,7 @@ const CONFIG = {
   secrets: {
     signingKey: 'provenance-signing-key',
     controlToken: 'provenance-control-token',
+    controlReadToken: 'provenance-control-read-token',
     storeToken: 'store-writer',
   },
   store: { url: 'http://provenance-store.provenance-system.svc:8080', project: 'builds' },
@@ -260,6 +261,7 @@ async function clusterTests() {
       '--grafeas-project=builds',
       '--signing-key=/etc/provenance-proxy/signing/key.pem',
       '--control-token-file=/etc/provenance-proxy/control/token',
+      '--control-read-token-file=/etc/provenance-proxy/control-read/token',
       '--grafeas-token-file=/etc/provenance-proxy/store/token',
     ]) {
       t.ok(args.includes(arg), `sidecar argument ${arg}`);
@@ -374,6 +376,39 @@ async function clusterTests() {
     t.match(forged.stderr, /annotated provenance-proxy.dev\/status: injected but/);
     t.equal((await bed.kubectl(['get', 'pod', '-n', TEAM, 'forged'])).code, 1, 'nothing was stored');
   });
+
+  await t.test(
+    'a report step may mount the read token; no container but the sidecar the control token',
+    async (t) => {
+      // What the Tekton Task's report step does (deploy/tekton/task-buildah.yaml), and what a build
+      // step would try instead: mount the control token, to finalize or have a snapshot signed.
+      const mounting = (name: string, secretName: string) =>
+        podJson(
+          name,
+          { 'provenance-proxy.dev/inject': 'true' },
+          {
+            volumes: [{ name: 'token', secret: { secretName } }],
+            containers: [
+              {
+                name: 'report',
+                image: IMAGE,
+                volumeMounts: [{ name: 'token', mountPath: '/var/run/secrets/token', readOnly: true }],
+              },
+            ],
+          },
+        );
+      const reader = await create(TEAM, mounting('reader', 'provenance-control-read-token'), true);
+      t.equal(reader.code, 0, reader.stderr);
+      t.equal(
+        (JSON.parse(reader.stdout) as Pod).metadata?.annotations?.['provenance-proxy.dev/status'],
+        'injected',
+        'the read token: admitted and injected',
+      );
+      const controller = await create(TEAM, mounting('controller', 'provenance-control-token'), true);
+      t.not(controller.code, 0, 'the control token: denied');
+      t.match(controller.stderr, /"report" mounts volume "token", a Secret only the sidecar may read/);
+    },
+  );
 
   await t.test('a config change is picked up; a bad one is refused and the last good one kept', async (t) => {
     const next = 'registry.example/provenance-proxy:test-2';

@@ -63,12 +63,9 @@ interface CliProxy {
   readonly controlUrl: string;
 }
 
-/** `run` on free ports with a fresh data dir; resolves once its banner names both listeners. */
-async function startCliProxy(
-  extraArgs: string[],
-  data = mkdtempSync(join(tmpdir(), 'pp-data-')),
-): Promise<CliProxy> {
-  const child = cli([
+/** `run` on free ports with `data` as its data dir. */
+function runOnFreePorts(data: string, extraArgs: string[]): ReturnType<typeof cli> {
+  return cli([
     'run',
     '--listen',
     '127.0.0.1:0',
@@ -76,9 +73,16 @@ async function startCliProxy(
     '127.0.0.1:0',
     '--data-dir',
     data,
-    ...ALLOW_LOOPBACK_DESTINATIONS,
     ...extraArgs,
   ]);
+}
+
+/** `run` on free ports with a fresh data dir; resolves once its banner names both listeners. */
+async function startCliProxy(
+  extraArgs: string[],
+  data = mkdtempSync(join(tmpdir(), 'pp-data-')),
+): Promise<CliProxy> {
+  const child = runOnFreePorts(data, [...ALLOW_LOOPBACK_DESTINATIONS, ...extraArgs]);
   const banner = await waitFor(
     child.stderr!,
     /listening on http:\/\/127\.0\.0\.1:\d+ \(control http:\/\/127\.0\.0\.1:\d+\)/,
@@ -349,3 +353,89 @@ function generatedToken(data: string): string {
 function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
+
+t.test('control: the read token opens the read-only views and nothing else', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pp-read-token-'));
+  const readToken = `read-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  const readTokenFile = join(dir, 'read-token');
+  writeFileSync(readTokenFile, `${readToken}\n`, { mode: 0o600 });
+  const {
+    child: proxy,
+    data,
+    controlUrl: control,
+  } = await startCliProxy(['--control-read-token-file', readTokenFile]);
+  t.teardown(() => void proxy.kill('SIGKILL'));
+  const token = generatedToken(data);
+
+  for (const path of ['/v1/images', '/v1/provenance', '/v1/observations', '/v1/public-key']) {
+    const answer = await fetch(`${control}${path}`, { headers: bearer(readToken) });
+    t.equal(answer.status, 200, `${path} with the read token`);
+    t.match(await answer.json(), {}, 'and a JSON view');
+  }
+  // What a build holding a stolen read token would try: sign on demand, finalize, spell dsse otherwise.
+  for (const path of [
+    '/v1/provenance?format=dsse',
+    '/v1/provenance?format=json&format=dsse',
+    '/v1/provenance?format=dsse&format=json',
+  ]) {
+    const answer = await fetch(`${control}${path}`, { headers: bearer(readToken) });
+    const body = await answer.text();
+    // The second spelling reads as unsigned (searchParams.get takes the first), so it is a read.
+    if (path.includes('format=json&')) {
+      t.equal(answer.status, 200, `${path}: the first format wins, unsigned`);
+      t.notMatch(body, /payloadType|signatures/, 'and nothing signed');
+      continue;
+    }
+    t.equal(answer.status, 403, `${path}: the read token does not sign`);
+    t.match(JSON.parse(body), { error: { code: 'ERR_FORBIDDEN' } });
+    t.notMatch(body, /payloadType|signatures|predicate/, 'and nothing of the record');
+  }
+  const finalize = await fetch(`${control}/v1/finalize`, { method: 'POST', headers: bearer(readToken) });
+  t.equal(finalize.status, 403, 'the read token does not finalize');
+  t.equal(
+    (await fetch(`${control}/v1/images`, { headers: bearer(readToken) })).status,
+    200,
+    'and the record stays open (not finalized) after the refusal',
+  );
+
+  for (const headers of [
+    bearer(`${readToken}x`),
+    bearer(readToken.slice(0, -1)),
+    { authorization: 'Bearer ' },
+    { authorization: readToken },
+  ]) {
+    for (const path of ['/v1/images', '/v1/provenance']) {
+      const answer = await fetch(`${control}${path}`, { headers });
+      t.equal(answer.status, 401, `${path}: a wrong or empty read token is refused`);
+    }
+  }
+
+  // The control token still does everything.
+  for (const path of ['/v1/images', '/v1/provenance', '/v1/provenance?format=dsse', '/v1/public-key']) {
+    t.equal((await fetch(`${control}${path}`, { headers: bearer(token) })).status, 200, `${path}: control`);
+  }
+  const signed = (await (
+    await fetch(`${control}/v1/provenance?format=dsse`, { headers: bearer(token) })
+  ).json()) as { payloadType: string };
+  t.equal(signed.payloadType, 'application/vnd.in-toto+json', 'the control token gets a signed snapshot');
+  t.equal(
+    (await fetch(`${control}/v1/finalize`, { method: 'POST', headers: bearer(token) })).status,
+    200,
+    'and finalizes',
+  );
+  proxy.kill('SIGTERM');
+  t.equal(await exitOf(proxy), 0);
+  const { stdout, stderr } = proxy.output();
+  t.notOk(stdout.includes(readToken) || stderr.includes(readToken), 'the read token never reaches the logs');
+
+  // A read token equal to the control token would hand out finalize and signing: refused at start.
+  const same = runOnFreePorts(mkdtempSync(join(tmpdir(), 'pp-data-')), [
+    '--control-token-file',
+    readTokenFile,
+    '--control-read-token-file',
+    readTokenFile,
+  ]);
+  t.not(await exitOf(same), 0, 'the read token may not be the control token');
+  t.match(same.output().stderr, /--control-read-token-file.*differ/);
+  t.notOk(same.output().stderr.includes(readToken), 'and the refusal does not print it');
+});
