@@ -17,6 +17,7 @@ import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { ProxyListener } from '../net/proxy-listener.js';
+import { TransparentListener } from '../net/transparent-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { loadUpstreamTrust, systemBundleText } from '../tls/upstream-trust.js';
@@ -37,6 +38,7 @@ export interface ExchangeStages {
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
   readonly controlAddress: AddressInfo;
+  readonly transparentAddress: AddressInfo | null;
   readonly caCertPath: string | null;
   readonly ca: CertificateAuthority;
   readonly registry: Registry;
@@ -117,17 +119,36 @@ export async function startProxy(
     onTunnel: stages.onTunnel,
   });
 
+  const ownPorts: number[] = [];
+  const transparent = options.transparentListen
+    ? new TransparentListener({
+        host: options.transparentListen.host,
+        port: options.transparentListen.port,
+        accept: (client, destination) => listener.acceptTransparent(client, destination),
+        ownPorts: () => ownPorts,
+        metrics,
+        logger,
+      })
+    : null;
+
   if (options.caCertOut) writePublic(options.caCertOut, ca.certPem);
   // SSL_CERT_FILE replaces a client's roots (Go, OpenSSL): give build containers a bundle
   // that still trusts the public internet for tunnelled hosts, plus the pod CA.
   if (options.caBundleOut) writePublic(options.caBundleOut, `${systemBundleText()}\n${ca.certPem}`);
   const controlAddress = await control.listen();
   const proxyAddress = await listener.listen();
+  const transparentAddress = transparent ? await transparent.listen() : null;
+  ownPorts.push(
+    controlAddress.port,
+    proxyAddress.port,
+    ...(transparentAddress ? [transparentAddress.port] : []),
+  );
   ready = true;
 
   return {
     proxyAddress,
     controlAddress,
+    transparentAddress,
     caCertPath: options.caCertOut,
     ca,
     registry,
@@ -135,7 +156,7 @@ export async function startProxy(
     async shutdown(graceMs: number) {
       const deadlineAt = Date.now() + graceMs;
       ready = false;
-      const stopped = listener.stopAccepting();
+      const stopped = Promise.all([listener.stopAccepting(), transparent?.stopAccepting()]);
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'deadline'>((resolve) => {
         timer = setTimeout(() => resolve('deadline'), graceMs);

@@ -38,6 +38,8 @@ export interface RunOptions {
   readonly upstreamAnswerWaitMs: number;
   readonly maxConnections: number;
   readonly maxCaptureBytesTotal: number;
+  /** Transparent capture (issue 10). */
+  readonly transparentListen: ListenAddress | null;
 }
 
 type Kind =
@@ -255,6 +257,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'bytes',
     default: '32MiB',
     help: 'body bytes all exchanges in flight may keep for parsing together (≥ --max-manifest-bytes); past it bodies are relayed and hashed, and recorded as not inspected',
+  },
+  {
+    key: 'transparentListen',
+    flag: 'transparent-listen',
+    kind: 'address',
+    default: null,
+    help: 'also accept TCP that netfilter REDIRECTs here (see capture-rules); each connection goes to its original destination',
   },
 ];
 
