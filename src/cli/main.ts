@@ -13,6 +13,7 @@ Commands:
   store     run the Grafeas v1 compatible provenance store
   verify    verify signed provenance for an image digest
   inject    serve the sidecar injector webhook, or bootstrap its serving certificate
+  capture-rules  print, apply or check the transparent-capture netfilter rules
 
 Run 'provenance-proxy <command> --help' for a command's options.
 `;
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   store: async () => (await import('./store-entry.js')).storeCommand,
   verify: async () => (await import('./verify-entry.js')).verifyCommand,
   inject: async () => (await import('./inject-command.js')).injectCommand,
+  'capture-rules': async () => (await import('./capture-rules-command.js')).captureRulesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
