@@ -23,6 +23,10 @@ export interface StartProxyOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra CLI arguments after the standard ones. */
   extraArgs?: string[];
+  /** Runs the proxy under a wrapper (e.g. `ip netns exec NS setpriv --reuid …`); node follows it. */
+  spawnPrefix?: string[];
+  /** Address the control listener binds and the accessors use (default 127.0.0.1). */
+  controlHost?: string;
 }
 
 export interface RunningProxy {
@@ -70,7 +74,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const controlPort = await freePort();
   const caCertOutPath = join(home, 'proxy-ca.pem');
   const logPath = join(home, 'proxy.log');
-  const controlUrl = `http://127.0.0.1:${controlPort}`;
+  const controlHost = options.controlHost ?? '127.0.0.1';
+  const controlUrl = `http://${controlHost}:${controlPort}`;
   const args = [
     // What the bin's shebang and `npm start` give node (docs/decisions.md).
     '--max-semi-space-size=1',
@@ -79,7 +84,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     '--listen',
     `127.0.0.1:${listenPort}`,
     '--control-listen',
-    `127.0.0.1:${controlPort}`,
+    `${controlHost}:${controlPort}`,
     '--ca-cert-out',
     caCertOutPath,
     '--upstream-ca',
@@ -95,7 +100,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
 
   async function launch(): Promise<void> {
     const log = await open(logPath, 'a');
-    const started = spawn(process.execPath, args, { env, stdio: ['ignore', log.fd, log.fd] });
+    const [command, ...prefixArgs] = [...(options.spawnPrefix ?? []), process.execPath];
+    const started = spawn(command!, [...prefixArgs, ...args], { env, stdio: ['ignore', log.fd, log.fd] });
     await log.close();
     child = started;
     try {
