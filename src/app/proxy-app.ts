@@ -16,6 +16,7 @@ import {
 import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { EgressPolicy } from '../net/egress-policy.js';
 import { ProxyListener } from '../net/proxy-listener.js';
 import { TransparentListener } from '../net/transparent-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
@@ -112,6 +113,13 @@ export async function startProxy(
     headersTimeoutMs: options.headersTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
     maxConnections: options.maxConnections,
+    egressPolicy: new EgressPolicy(options.egressPolicy, options.egressAllow, (attempt) => {
+      metrics.egressPolicyDecisions.inc({ verdict: attempt.verdict, captured_by: attempt.capturedBy });
+      logger.warn(
+        { egress: attempt },
+        `egress outside --egress-allow ${attempt.verdict === 'refuse' ? 'refused' : 'flagged'}`,
+      );
+    }),
     forwarder,
     leaves,
     metrics,

@@ -10,6 +10,7 @@ import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { clientHelloServerName } from '../tls/client-hello-sni.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import { relayBlindTunnel } from './blind-tunnel.js';
+import type { EgressPolicy } from './egress-policy.js';
 import type { OriginalDestination } from './original-destination.js';
 import { interceptTls } from './tls-interceptor.js';
 
@@ -25,6 +26,8 @@ export interface ProxyListenerOptions {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly onTunnel: (record: TunnelRecord) => void;
+  /** Decides on every destination before any byte goes upstream (both capture paths). */
+  readonly egressPolicy: EgressPolicy;
   /** Open client connections allowed at once (plain, intercepted and blind alike); more get a 503. */
   readonly maxConnections: number;
 }
@@ -196,6 +199,12 @@ export class ProxyListener {
       );
       return;
     }
+    if (
+      this.#opts.egressPolicy.decide(target.upstream.hostname, target.upstream.port, 'explicit') === 'refuse'
+    ) {
+      refuseEgress(res, target.upstream.authority);
+      return;
+    }
     req.headers.host = target.upstream.authority;
     this.#opts.forwarder.forward(req, res, target.upstream, target.originTarget);
   }
@@ -252,10 +261,14 @@ export class ProxyListener {
       );
       return;
     }
+    const { hostname, port } = authority;
+    if (this.#opts.egressPolicy.decide(hostname, port, 'explicit') === 'refuse') {
+      client.end(egressRefusal(authority.text));
+      return;
+    }
     const connectionId = this.#nextConnectionId();
     client.setTimeout(this.#opts.idleTimeoutMs, () => client.destroy());
     client.on('error', () => client.destroy());
-    const { hostname, port } = authority;
     const blind =
       matchesAny(this.#opts.tunnel, hostname, port) || !matchesAny(this.#opts.intercept, hostname, port);
     if (blind) {
@@ -353,6 +366,10 @@ export class ProxyListener {
         const sni = clientHelloServerName(first);
         const hostname = typeof sni === 'string' ? sni : address;
         const authority = hostname === address ? ipAuthority : `${hostname}:${port}`;
+        if (this.#opts.egressPolicy.decide(hostname, port, 'transparent') === 'refuse') {
+          client.destroy();
+          return;
+        }
         const blind =
           matchesAny(this.#opts.tunnel, hostname, port) || !matchesAny(this.#opts.intercept, hostname, port);
         if (blind)
@@ -384,6 +401,10 @@ export class ProxyListener {
         client.resume();
         return;
       }
+      if (this.#opts.egressPolicy.decide(address, port, 'transparent') === 'refuse') {
+        client.destroy();
+        return;
+      }
       this.#relayBlind(client, first, connectionId, address, port, ipAuthority, { connectAddress: address });
     };
     const onData = (chunk: Buffer) => {
@@ -407,7 +428,10 @@ export class ProxyListener {
       return;
     }
     if (target.scheme === 'http' && target.connectAddress !== undefined) {
-      this.#opts.forwarder.forward(req, res, transparentHttpTarget(req.headers.host, target), raw);
+      const upstream = transparentHttpTarget(req.headers.host, target);
+      if (this.#opts.egressPolicy.decide(upstream.hostname, upstream.port, 'transparent') === 'refuse')
+        refuseEgress(res, upstream.authority);
+      else this.#opts.forwarder.forward(req, res, upstream, raw);
       return;
     }
     if (!hostMatches(req.headers.host, target)) {
@@ -463,6 +487,17 @@ function clientErrorAnswer(code: string | undefined): { status: number | null; c
     default:
       return { status: 400, cause: 'bad_request' };
   }
+}
+
+function egressRefusal(authority: string): string {
+  const body = `provenance-proxy: egress to ${authority} is not allowed by the egress policy\n`;
+  return `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nx-provenance-proxy-error: egress_refused\r\nConnection: close\r\n\r\n${body}`;
+}
+
+function refuseEgress(res: ServerResponse, authority: string): void {
+  res.setHeader('x-provenance-proxy-error', 'egress_refused');
+  res.shouldKeepAlive = false;
+  reject(res, 403, `provenance-proxy: egress to ${authority} is not allowed by the egress policy\n`);
 }
 
 function reject(res: ServerResponse, status: number, body: string): void {
