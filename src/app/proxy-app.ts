@@ -18,7 +18,9 @@ import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { DestinationPolicy, type DestinationRefusal } from '../net/destination-policy.js';
+import { EgressPolicy } from '../net/egress-policy.js';
 import { ProxyListener } from '../net/proxy-listener.js';
+import { TransparentListener } from '../net/transparent-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
 import { LeafCache } from '../tls/leaf-cache.js';
 import { loadUpstreamTrust, systemBundleText } from '../tls/upstream-trust.js';
@@ -48,6 +50,7 @@ export interface ExchangeStages {
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
   readonly controlAddress: AddressInfo;
+  readonly transparentAddress: AddressInfo | null;
   readonly caCertPath: string | null;
   readonly ca: CertificateAuthority;
   readonly registry: Registry;
@@ -151,6 +154,13 @@ async function startLocked(
     headersTimeoutMs: options.headersTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
     maxConnections: options.maxConnections,
+    egressPolicy: new EgressPolicy(options.egressPolicy, options.egressAllow, (attempt) => {
+      metrics.egressPolicyDecisions.inc({ verdict: attempt.verdict, captured_by: attempt.capturedBy });
+      logger.warn(
+        { egress: attempt },
+        `egress outside --egress-allow ${attempt.verdict === 'refuse' ? 'refused' : 'flagged'}`,
+      );
+    }),
     forwarder,
     leaves,
     metrics,
@@ -158,6 +168,18 @@ async function startLocked(
     onTunnel: stages.onTunnel,
     destinations,
   });
+
+  const ownPorts: number[] = [];
+  const transparent = options.transparentListen
+    ? new TransparentListener({
+        host: options.transparentListen.host,
+        port: options.transparentListen.port,
+        accept: (client, destination) => listener.acceptTransparent(client, destination),
+        ownPorts: () => ownPorts,
+        metrics,
+        logger,
+      })
+    : null;
 
   if (options.caCertOut) writePublic(options.caCertOut, ca.certPem);
   // SSL_CERT_FILE replaces a client's roots (Go, OpenSSL): give build containers a bundle
@@ -171,11 +193,25 @@ async function startLocked(
     [proxyAddress.port, controlAddress.port],
     [proxyAddress.address, controlAddress.address],
   );
+  const transparentAddress = transparent ? await transparent.listen() : null;
+  if (transparentAddress) {
+    // Again with the transparent port: until it listens, nothing can arrive on it.
+    destinations.protectOwnPorts(
+      [proxyAddress.port, controlAddress.port, transparentAddress.port],
+      [proxyAddress.address, controlAddress.address, transparentAddress.address],
+    );
+  }
+  ownPorts.push(
+    controlAddress.port,
+    proxyAddress.port,
+    ...(transparentAddress ? [transparentAddress.port] : []),
+  );
   ready = true;
 
   return {
     proxyAddress,
     controlAddress,
+    transparentAddress,
     caCertPath: options.caCertOut,
     ca,
     registry,
@@ -185,7 +221,7 @@ async function startLocked(
     async shutdown(graceMs: number) {
       const deadlineAt = Date.now() + graceMs;
       ready = false;
-      const stopped = listener.stopAccepting();
+      const stopped = Promise.all([listener.stopAccepting(), transparent?.stopAccepting()]);
       const sealed = (stages.seal?.() ?? Promise.resolve()).catch((error: unknown) => {
         logger.error({ err: error }, 'could not seal the build statement at shutdown');
       });

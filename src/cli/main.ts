@@ -14,6 +14,7 @@ Commands:
   verify    verify signed provenance for an image digest
   inject    serve the sidecar injector webhook, or bootstrap its serving certificate
   report    write Tekton Chains results from what the running proxy saw pushed
+  capture-rules  print, apply or check the transparent-capture netfilter rules
 
 Run 'provenance-proxy <command> --help' for a command's options.
 `;
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./verify-entry.js')).verifyCommand,
   inject: async () => (await import('./inject-command.js')).injectCommand,
   report: async () => (await import('./report-command.js')).reportCommand,
+  'capture-rules': async () => (await import('./capture-rules-command.js')).captureRulesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -42,6 +42,10 @@ export interface RunOptions {
   readonly allowDestination: readonly Cidr[];
   readonly journalAnchorIntervalMs: number;
   readonly controlReadTokenFile: string | null;
+  /** Transparent capture (issue 10). */
+  readonly transparentListen: ListenAddress | null;
+  readonly egressPolicy: 'open' | 'audit' | 'enforce';
+  readonly egressAllow: readonly HostPattern[];
 }
 
 type Kind =
@@ -282,6 +286,27 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: null,
     help: 'bearer token for the read-only /v1 views (images, unsigned provenance, observations, public key); never finalize or ?format=dsse; default: none',
   },
+  {
+    key: 'transparentListen',
+    flag: 'transparent-listen',
+    kind: 'address',
+    default: null,
+    help: 'also accept TCP that netfilter REDIRECTs here (see capture-rules); each connection goes to its original destination',
+  },
+  {
+    key: 'egressPolicy',
+    flag: 'egress-policy',
+    kind: 'string',
+    default: 'open',
+    help: 'open: no policy; audit: let destinations outside --egress-allow through and flag them; enforce: refuse them (403 or close) before any byte goes upstream',
+  },
+  {
+    key: 'egressAllow',
+    flag: 'egress-allow',
+    kind: 'patterns',
+    default: [],
+    help: 'destinations the egress policy allows (repeatable): host, *.domain, [:port]',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -316,6 +341,9 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     values[spec.key] = convert(spec, raw);
   }
   const options = values as unknown as RunOptions;
+  if (!['open', 'audit', 'enforce'].includes(options.egressPolicy)) {
+    throw new InvalidOptionError('--egress-policy', 'must be one of open, audit, enforce');
+  }
   if ((options.caCert === null) !== (options.caKey === null)) {
     throw new InvalidOptionError(
       options.caCert ? '--ca-key' : '--ca-cert',

@@ -39,6 +39,12 @@ export interface UpstreamTarget {
   readonly port: number;
   /** host:port as the client addressed it. */
   readonly authority: string;
+  /**
+   * Transparent capture: the IP the client's connection was really going to. The upstream
+   * connection goes there, still verified against `hostname` (the SNI name), so a DNS answer
+   * the proxy would get differently cannot redirect it.
+   */
+  readonly connectAddress?: string;
 }
 
 export interface ForwarderDeps {
@@ -236,7 +242,11 @@ export class ExchangeForwarder {
       req,
       res,
       {
-        target: { protocol: `${target.scheme}:`, host: target.hostname, port: target.port },
+        target: {
+          protocol: `${target.scheme}:`,
+          host: target.connectAddress ?? target.hostname,
+          port: target.port,
+        },
         agent: this.#agentFor(state),
         // Fresh object per request: http-proxy builds the outgoing options on top of it.
         // servername pins SNI and certificate verification to the host the client CONNECTed to,
@@ -309,7 +319,7 @@ export class ExchangeForwarder {
       {
         target: {
           protocol: target.scheme === 'https' ? 'https:' : 'http:',
-          host: target.hostname,
+          host: target.connectAddress ?? target.hostname,
           port: target.port,
         },
         // http-proxy builds the outgoing options on top of `ssl` (fresh per request).

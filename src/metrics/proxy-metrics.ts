@@ -13,6 +13,7 @@ export class ProxyMetrics {
   readonly tunnels: Counter<'result'>;
   readonly exchangeSinkErrors: Counter;
   readonly connectionsRefused: Counter<'cause'>;
+  readonly egressPolicyDecisions: Counter<'verdict' | 'captured_by'>;
   readonly captureBudgetExceeded: Counter;
   readonly capturedBytesInFlight: Gauge;
   /** What capturedBytesInFlight reports at each scrape (the capture budget sets it). */
@@ -79,6 +80,12 @@ export class ProxyMetrics {
     this.exchangeSinkErrors = new Counter({
       name: 'provenance_proxy_exchange_sink_errors_total',
       help: 'Completed exchanges a later stage failed to take (a bug: the exchange is logged and the proxy carries on)',
+      registers,
+    });
+    this.egressPolicyDecisions = new Counter({
+      name: 'provenance_proxy_egress_policy_decisions_total',
+      help: 'Destinations outside --egress-allow: refused (enforce) or flagged (audit), by capture path',
+      labelNames: ['verdict', 'captured_by'],
       registers,
     });
     this.connectionsRefused = new Counter({

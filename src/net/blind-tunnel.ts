@@ -17,6 +17,8 @@ export function relayBlindTunnel(opts: {
   idleTimeoutMs: number;
   /** The destination policy's lookup for this port: the name is judged on what it resolves to. */
   lookup: LookupFunction;
+  /** Transparent capture: the original destination IP, and no CONNECT to answer. */
+  transparent?: { connectAddress: string };
   onDone: (record: TunnelRecord) => void;
 }): void {
   const { client, head } = opts;
@@ -26,7 +28,11 @@ export function relayBlindTunnel(opts: {
   let failure: TunnelRecord['failure'] = null;
   let done = false;
   let established = false;
-  const upstream = net.connect({ host: opts.hostname, port: opts.port, lookup: opts.lookup });
+  const upstream = net.connect({
+    host: opts.transparent?.connectAddress ?? opts.hostname,
+    port: opts.port,
+    lookup: opts.lookup,
+  });
   const finish = () => {
     if (done) return;
     done = true;
@@ -48,7 +54,7 @@ export function relayBlindTunnel(opts: {
   });
   upstream.once('connect', () => {
     established = true;
-    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (!opts.transparent) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     client.on('data', (chunk: Buffer) => {
       fromClient += chunk.length;
@@ -62,7 +68,8 @@ export function relayBlindTunnel(opts: {
   upstream.once('error', (error: NodeJS.ErrnoException) => {
     const cause = classifyUpstreamError(error);
     failure ??= { code: `upstream_${cause}`, message: error.message };
-    if (established || client.destroyed) finish();
+    // A transparent client expected its destination, not a proxy: it gets a close, not a 502.
+    if (established || client.destroyed || opts.transparent) finish();
     else {
       // finish() runs on the client's close, once the answer is flushed.
       const body =

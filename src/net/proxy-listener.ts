@@ -7,6 +7,7 @@ import { type HostPattern, matchesAny } from '../config/host-pattern.js';
 import type { TunnelRecord } from '../http/completed-exchange.js';
 import type { ExchangeForwarder, UpstreamTarget } from '../http/exchange-forwarder.js';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { clientHelloServerName } from '../tls/client-hello-sni.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
 import { relayBlindTunnel } from './blind-tunnel.js';
 import {
@@ -15,6 +16,8 @@ import {
   refusalAnswer,
   refusalBody,
 } from './destination-policy.js';
+import type { EgressPolicy } from './egress-policy.js';
+import type { OriginalDestination } from './original-destination.js';
 import { interceptTls } from './tls-interceptor.js';
 
 export interface ProxyListenerOptions {
@@ -29,10 +32,17 @@ export interface ProxyListenerOptions {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly onTunnel: (record: TunnelRecord) => void;
+  /** Decides on every destination before any byte goes upstream (both capture paths). */
+  readonly egressPolicy: EgressPolicy;
   /** Open client connections allowed at once (plain, intercepted and blind alike); more get a 503. */
   readonly maxConnections: number;
   readonly destinations: DestinationPolicy;
 }
+
+/** First byte of a TLS record carrying a handshake. */
+const TLS_HANDSHAKE = 0x16;
+/** How long a transparent client may stay silent before it is taken as server-speaks-first and relayed. */
+const SERVER_FIRST_WAIT_MS = 300;
 
 /** A refusal this long after the previous one starts a new burst, which is logged again. */
 const REFUSAL_BURST_GAP_MS = 10_000;
@@ -172,7 +182,7 @@ export class ProxyListener {
     );
   }
 
-  #track(socket: Duplex, kind: 'proxy' | 'intercepted' | 'tunnel'): void {
+  #track(socket: Duplex, kind: 'proxy' | 'transparent' | 'intercepted' | 'tunnel'): void {
     this.#sockets.add(socket);
     this.#opts.metrics.activeConnections.inc({ kind });
     socket.once('close', () => {
@@ -199,6 +209,12 @@ export class ProxyListener {
     const refusal = this.#opts.destinations.checkLiteral(target.upstream.hostname, target.upstream.port);
     if (refusal !== null) {
       refuseDestination(res, refusal);
+      return;
+    }
+    if (
+      this.#opts.egressPolicy.decide(target.upstream.hostname, target.upstream.port, 'explicit') === 'refuse'
+    ) {
+      refuseEgress(res, target.upstream.authority);
       return;
     }
     req.headers.host = target.upstream.authority;
@@ -262,10 +278,15 @@ export class ProxyListener {
       );
       return;
     }
+    const { hostname, port } = authority;
+    if (this.#opts.egressPolicy.decide(hostname, port, 'explicit') === 'refuse') {
+      client.end(egressRefusal(authority.text));
+      return;
+    }
     client.setTimeout(this.#opts.idleTimeoutMs, () => client.destroy());
     client.on('error', () => client.destroy());
     // Judged before the client hears anything: a refused CONNECT is a 403, never a tunnel.
-    this.#opts.destinations.check(authority.hostname, authority.port).then(
+    this.#opts.destinations.check(hostname, port).then(
       (refusal) => {
         if (client.destroyed) return;
         if (refusal !== null) client.end(refusalAnswer(refusal));
@@ -285,47 +306,158 @@ export class ProxyListener {
     const blind =
       matchesAny(this.#opts.tunnel, hostname, port) || !matchesAny(this.#opts.intercept, hostname, port);
     if (blind) {
-      this.#opts.metrics.activeConnections.inc({ kind: 'tunnel' });
-      relayBlindTunnel({
-        client,
-        head,
-        connectionId,
-        hostname,
-        port,
-        authority: authority.text,
-        idleTimeoutMs: this.#opts.idleTimeoutMs,
-        lookup: this.#opts.destinations.lookupFor(port),
-        onDone: (record) => {
-          this.#opts.metrics.activeConnections.dec({ kind: 'tunnel' });
-          this.#opts.metrics.tunnels.inc({ result: record.failure ? 'failed' : 'ok' });
-          this.#opts.metrics.bytes.inc({ direction: 'in', mode: 'tunnel' }, record.bytesFromClient);
-          this.#opts.metrics.bytes.inc({ direction: 'out', mode: 'tunnel' }, record.bytesFromUpstream);
-          this.#opts.onTunnel(record);
-        },
-      });
+      this.#relayBlind(client, head, connectionId, hostname, port, authority.text, undefined);
       return;
     }
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    this.#intercept(client, head, {
+      connectionId,
+      scheme: 'https',
+      hostname,
+      port,
+      authority: authority.text,
+    });
+  }
+
+  #relayBlind(
+    client: Socket,
+    head: Buffer,
+    connectionId: string,
+    hostname: string,
+    port: number,
+    authority: string,
+    transparent: { connectAddress: string } | undefined,
+  ): void {
+    const metrics = this.#opts.metrics;
+    metrics.activeConnections.inc({ kind: 'tunnel' });
+    relayBlindTunnel({
+      client,
+      head,
+      connectionId,
+      hostname,
+      port,
+      authority,
+      idleTimeoutMs: this.#opts.idleTimeoutMs,
+      lookup: this.#opts.destinations.lookupFor(port),
+      ...(transparent ? { transparent } : {}),
+      onDone: (record) => {
+        metrics.activeConnections.dec({ kind: 'tunnel' });
+        metrics.tunnels.inc({ result: record.failure ? 'failed' : 'ok' });
+        metrics.bytes.inc({ direction: 'in', mode: 'tunnel' }, record.bytesFromClient);
+        metrics.bytes.inc({ direction: 'out', mode: 'tunnel' }, record.bytesFromUpstream);
+        this.#opts.onTunnel(record);
+      },
+    });
+  }
+
+  #intercept(client: Socket, head: Buffer, target: UpstreamTarget): void {
     interceptTls({
       client,
       head,
-      hostname,
+      hostname: target.hostname,
       leaves: this.#opts.leaves,
       handshakeTimeoutMs: this.#opts.headersTimeoutMs,
       metrics: this.#opts.metrics,
       logger: this.#opts.logger,
       onSecure: (tlsSocket: TLSSocket) => {
-        this.#targets.set(tlsSocket, {
-          connectionId,
-          scheme: 'https',
-          hostname,
-          port,
-          authority: authority.text,
-        });
+        this.#targets.set(tlsSocket, target);
         this.#track(tlsSocket, 'intercepted');
         this.#inner.emit('connection', tlsSocket);
       },
     });
+  }
+
+  /**
+   * A connection netfilter redirected to the transparent port, going to `destination`. The
+   * first bytes decide, and are replayed, never consumed: a TLS ClientHello is intercepted
+   * with its SNI name (the IP when there is none) unless `--tunnel`/`--intercept` say blind;
+   * plain HTTP goes to the forwarder with the Host header as the name; anything else, and
+   * a client that sends nothing first (server-speaks-first protocols), is relayed blind.
+   * Every upstream connection goes to the original destination IP.
+   */
+  acceptTransparent(client: Socket, destination: OriginalDestination): void {
+    if (this.#admitted >= this.#opts.maxConnections) {
+      this.#opts.metrics.connectionsRefused.inc({ cause: 'connection_limit' });
+      client.destroy();
+      return;
+    }
+    this.#admitted++;
+    client.once('close', () => this.#admitted--);
+    this.#track(client, 'transparent');
+    client.on('error', () => client.destroy());
+    client.setTimeout(this.#opts.idleTimeoutMs, () => client.destroy());
+    const connectionId = this.#nextConnectionId();
+    const { address, port } = destination;
+    // The original destination is an address: the destination policy judges it before a byte
+    // is read (a transparent client expected its destination, so a refusal is a close).
+    if (this.#opts.destinations.checkLiteral(address, port) !== null) {
+      client.destroy();
+      return;
+    }
+    const ipAuthority = destination.family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+    const chunks: Buffer[] = [];
+    let decided = false;
+    const decide = (first: Buffer) => {
+      if (decided) return;
+      decided = true;
+      client.off('data', onData);
+      clearTimeout(silence);
+      client.pause();
+      if (first.length > 0 && first[0] === TLS_HANDSHAKE) {
+        const sni = clientHelloServerName(first);
+        const hostname = typeof sni === 'string' ? sni : address;
+        const authority = hostname === address ? ipAuthority : `${hostname}:${port}`;
+        if (this.#opts.egressPolicy.decide(hostname, port, 'transparent') === 'refuse') {
+          client.destroy();
+          return;
+        }
+        const blind =
+          matchesAny(this.#opts.tunnel, hostname, port) || !matchesAny(this.#opts.intercept, hostname, port);
+        if (blind)
+          this.#relayBlind(client, first, connectionId, hostname, port, authority, {
+            connectAddress: address,
+          });
+        else
+          this.#intercept(client, first, {
+            connectionId,
+            scheme: 'https',
+            hostname,
+            port,
+            authority,
+            connectAddress: address,
+          });
+        return;
+      }
+      if (first.length > 0 && looksLikeHttpRequest(first)) {
+        client.unshift(first);
+        this.#targets.set(client, {
+          connectionId,
+          scheme: 'http',
+          hostname: address,
+          port,
+          authority: ipAuthority,
+          connectAddress: address,
+        });
+        this.#inner.emit('connection', client);
+        client.resume();
+        return;
+      }
+      if (this.#opts.egressPolicy.decide(address, port, 'transparent') === 'refuse') {
+        client.destroy();
+        return;
+      }
+      this.#relayBlind(client, first, connectionId, address, port, ipAuthority, { connectAddress: address });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      const bytes = Buffer.concat(chunks);
+      if (bytes[0] === TLS_HANDSHAKE && clientHelloServerName(bytes) === 'incomplete') return;
+      decide(bytes);
+    };
+    client.on('data', onData);
+    // Server-speaks-first protocols (SSH, SMTP) send nothing: after a moment they are relayed.
+    const silence = setTimeout(() => decide(Buffer.concat(chunks)), SERVER_FIRST_WAIT_MS);
+    client.once('close', () => clearTimeout(silence));
   }
 
   #onTunnelledRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -334,6 +466,13 @@ export class ProxyListener {
     if (!target || !raw.startsWith('/')) {
       this.#opts.metrics.clientErrors.inc({ cause: 'bad_request_target' });
       reject(res, 400, 'provenance-proxy: requests inside a CONNECT tunnel must use origin-form targets\n');
+      return;
+    }
+    if (target.scheme === 'http' && target.connectAddress !== undefined) {
+      const upstream = transparentHttpTarget(req.headers.host, target);
+      if (this.#opts.egressPolicy.decide(upstream.hostname, upstream.port, 'transparent') === 'refuse')
+        refuseEgress(res, upstream.authority);
+      else this.#opts.forwarder.forward(req, res, upstream, raw);
       return;
     }
     if (!hostMatches(req.headers.host, target)) {
@@ -347,11 +486,13 @@ export class ProxyListener {
   #onTunnelledUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = this.#targets.get(req.socket);
     const raw = req.url ?? '';
-    if (!target || !raw.startsWith('/') || !hostMatches(req.headers.host, target)) {
+    const transparentHttp = target?.scheme === 'http' && target.connectAddress !== undefined;
+    if (!target || !raw.startsWith('/') || (!transparentHttp && !hostMatches(req.headers.host, target))) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.#opts.forwarder.upgrade(req, socket, head, target, raw);
+    const upstream = transparentHttp ? transparentHttpTarget(req.headers.host, target) : target;
+    this.#opts.forwarder.upgrade(req, socket, head, upstream, raw);
   }
 
   #onClientError(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex): void {
@@ -400,6 +541,17 @@ function refuseDestination(res: ServerResponse, refusal: DestinationRefusal): vo
   res.end(body);
 }
 
+function egressRefusal(authority: string): string {
+  const body = `provenance-proxy: egress to ${authority} is not allowed by the egress policy\n`;
+  return `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nx-provenance-proxy-error: egress_refused\r\nConnection: close\r\n\r\n${body}`;
+}
+
+function refuseEgress(res: ServerResponse, authority: string): void {
+  res.setHeader('x-provenance-proxy-error', 'egress_refused');
+  res.shouldKeepAlive = false;
+  reject(res, 403, `provenance-proxy: egress to ${authority} is not allowed by the egress policy\n`);
+}
+
 function reject(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
@@ -417,6 +569,21 @@ function hostMatches(host: string | undefined, target: UpstreamTarget): boolean 
   if (host === undefined) return true; // HTTP/1.0 without Host: the upstream sees the TLS name only
   const parsed = parseAuthority(/:\d+$/.test(host) && !host.endsWith(']') ? host : `${host}:443`);
   return parsed !== null && parsed.hostname === target.hostname.toLowerCase() && parsed.port === target.port;
+}
+
+/**
+ * Plain HTTP caught transparently: the record names the Host header's host (the connection
+ * still goes to the original destination IP and port, whatever Host says).
+ */
+function transparentHttpTarget(host: string | undefined, target: UpstreamTarget): UpstreamTarget {
+  const name = host ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/.exec(host)?.[1] : undefined;
+  if (!name) return target;
+  const hostname = name.replace(/^\[|\]$/g, '').toLowerCase();
+  return { ...target, hostname, authority: `${name.toLowerCase()}:${target.port}` };
+}
+
+function looksLikeHttpRequest(first: Buffer): boolean {
+  return /^[A-Z]{3,10} \S/.test(first.subarray(0, 16).toString('latin1'));
 }
 
 /** `host:port` of a CONNECT request (IPv6 in brackets). Port is required: there is no default for CONNECT. */

@@ -41,6 +41,10 @@ export interface StartProxyOptions {
    * image's entrypoint run from its mounted root filesystem (test/image/support/run-in-rootfs.sh).
    */
   command?: readonly string[];
+  /** Runs the proxy under a wrapper (e.g. `ip netns exec NS setpriv --reuid …`); node follows it. */
+  spawnPrefix?: string[];
+  /** Address the control listener binds and the accessors use (default 127.0.0.1). */
+  controlHost?: string;
 }
 
 export interface RunningProxy {
@@ -96,12 +100,16 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const controlPort = await freePort();
   const caCertOutPath = join(home, 'proxy-ca.pem');
   const logPath = join(home, 'proxy.log');
-  const controlUrl = `http://127.0.0.1:${controlPort}`;
-  const [program, ...prefix] = options.command ?? [
-    process.execPath,
-    // What the bin's shebang and `npm start` give node (docs/decisions.md).
-    '--max-semi-space-size=1',
-    cli,
+  const controlHost = options.controlHost ?? '127.0.0.1';
+  const controlUrl = `http://${controlHost}:${controlPort}`;
+  const [program, ...prefix] = [
+    ...(options.spawnPrefix ?? []),
+    ...(options.command ?? [
+      process.execPath,
+      // What the bin's shebang and `npm start` give node (docs/decisions.md).
+      '--max-semi-space-size=1',
+      cli,
+    ]),
   ];
   if (program === undefined) throw new ProxyStartError('options.command is empty');
   const file: string = program;
@@ -111,7 +119,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     '--listen',
     `127.0.0.1:${listenPort}`,
     '--control-listen',
-    `127.0.0.1:${controlPort}`,
+    `${controlHost}:${controlPort}`,
     '--ca-cert-out',
     caCertOutPath,
     '--upstream-ca',

@@ -155,7 +155,9 @@ async function authSection(home: string, host: string, auth: RegistryAuth): Prom
   }
 }
 
-interface ConfigInput {
+export interface ConfigInput {
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
   port: number;
   storageDir: string;
   ca: TestCa;
@@ -163,7 +165,8 @@ interface ConfigInput {
   relativeUrls: boolean | undefined;
 }
 
-function configYaml(input: ConfigInput): string {
+/** Exported for tests that start the registry elsewhere (in a network namespace). */
+export function configYaml(input: ConfigInput): string {
   return [
     'version: 0.1',
     'log:',
@@ -181,7 +184,7 @@ function configYaml(input: ConfigInput): string {
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: 127.0.0.1:${input.port}`,
+    `  addr: ${input.host ?? '127.0.0.1'}:${input.port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
     `  relativeurls: ${input.relativeUrls === true}`,
     '  tls:',

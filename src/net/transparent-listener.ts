@@ -1,0 +1,86 @@
+import net, { type AddressInfo, isIP, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { type OriginalDestination, originalDestination } from './original-destination.js';
+
+export interface TransparentListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Where redirected connections go once their original destination is known. */
+  readonly accept: (client: Socket, destination: OriginalDestination) => void;
+  /** Ports the proxy itself listens on (proxy, control, this one): never a destination. */
+  readonly ownPorts: () => readonly number[];
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+}
+
+/**
+ * The port netfilter REDIRECTs the pod's TCP to. It only recovers where each connection
+ * was going and refuses what must not be served: a connection that was not redirected
+ * (no original destination), and one whose original destination is the proxy itself,
+ * which would otherwise loop.
+ */
+export class TransparentListener {
+  readonly #opts: TransparentListenerOptions;
+  readonly #server: net.Server;
+
+  constructor(opts: TransparentListenerOptions) {
+    this.#opts = opts;
+    this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.#onSocket(socket),
+    );
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#opts.port, this.#opts.host, () => {
+        this.#server.off('error', reject);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #onSocket(socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    let destination: OriginalDestination | null;
+    try {
+      destination = originalDestination(socket as unknown as Parameters<typeof originalDestination>[0]);
+    } catch (error) {
+      this.#opts.logger.error({ err: error }, 'cannot read the original destination');
+      destination = null;
+    }
+    if (destination === null) this.#refuse(socket, 'not_redirected');
+    else if (this.#isSelf(socket, destination)) this.#refuse(socket, 'destination_is_proxy');
+    else this.#opts.accept(socket, destination);
+  }
+
+  #isSelf(socket: Socket, destination: OriginalDestination): boolean {
+    if (!this.#opts.ownPorts().includes(destination.port)) return false;
+    const address = destination.address;
+    return (
+      address === socket.localAddress?.replace(/^::ffff:/, '') ||
+      address.startsWith('127.') ||
+      address === '::1' ||
+      address === '0.0.0.0' ||
+      address === '::' ||
+      isIP(address) === 0 ||
+      // The pod's own addresses: REDIRECT rewrote them to loopback, so only the list knows.
+      Object.values(networkInterfaces()).some((list) => list?.some((entry) => entry.address === address))
+    );
+  }
+
+  #refuse(socket: Socket, cause: string): void {
+    this.#opts.metrics.connectionsRefused.inc({ cause });
+    this.#opts.logger.warn(
+      { cause, peer: socket.remoteAddress },
+      'refused a connection on the transparent port',
+    );
+    socket.destroy();
+  }
+}
