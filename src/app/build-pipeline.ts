@@ -113,7 +113,13 @@ export async function openBuildPipeline(
       },
     );
   };
-  const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger, recordAttempt);
+  const pushPolicy = options.pushAllow.length > 0 ? { rules: options.pushAllow } : null;
+  const oci = createOciStage(
+    { manifestCaptureLimit: options.maxManifestBytes },
+    logger,
+    recordAttempt,
+    pushPolicy,
+  );
 
   const signer = await openSigner(options, logger);
   const sinks = await openSinks(options, logger, upstreamCa);
@@ -135,6 +141,7 @@ export async function openBuildPipeline(
     policy: {
       intercept: options.intercept.map((p) => p.source),
       tunnel: options.tunnel.map((p) => p.source),
+      ...(options.pushAllow.length > 0 ? { pushAllow: options.pushAllow.map((r) => r.source) } : {}),
       // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
       signingKey: {
         keyid: signer.keyid,
@@ -408,6 +415,7 @@ function configDigest(options: RunOptions): string {
     ...options,
     intercept: options.intercept.map((p) => p.source),
     tunnel: options.tunnel.map((p) => p.source),
+    pushAllow: options.pushAllow.map((r) => r.source),
   };
   return `sha256:${createHash('sha256').update(JSON.stringify(view)).digest('hex')}`;
 }

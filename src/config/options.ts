@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
 import { type HostPattern, parseHostPattern } from './host-pattern.js';
+import { type PushRule, parsePushRule } from './push-rule.js';
 
 export interface ListenAddress {
   readonly host: string;
@@ -38,6 +39,8 @@ export interface RunOptions {
   readonly upstreamAnswerWaitMs: number;
   readonly maxConnections: number;
   readonly maxCaptureBytesTotal: number;
+  /** `--push-allow`: repositories the build may write to; empty allows every push. */
+  readonly pushAllow: readonly PushRule[];
 }
 
 type Kind =
@@ -50,7 +53,8 @@ type Kind =
   | 'path'
   | 'url'
   | 'level'
-  | 'patterns';
+  | 'patterns'
+  | 'push-rules';
 
 interface OptionSpec {
   readonly key: keyof RunOptions;
@@ -256,6 +260,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: '32MiB',
     help: 'body bytes all exchanges in flight may keep for parsing together (≥ --max-manifest-bytes); past it bodies are relayed and hashed, and recorded as not inspected',
   },
+  {
+    key: 'pushAllow',
+    flag: 'push-allow',
+    kind: 'push-rules',
+    default: [],
+    help: 'REGISTRY/REPO-PATTERN the build may push to (repeatable; * within a path component, ** across; no port means 443); writes elsewhere are refused 403 before reaching the registry; none: all allowed',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -315,7 +326,7 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
 }
 
 function isMultiple(kind: Kind): boolean {
-  return kind === 'list' || kind === 'patterns';
+  return kind === 'list' || kind === 'patterns' || kind === 'push-rules';
 }
 
 function splitList(text: string): string[] {
@@ -330,6 +341,7 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
   if (raw === null) return null;
   if (Array.isArray(raw)) {
     if (spec.kind === 'patterns') return raw.map((p) => parseHostPattern(option, p));
+    if (spec.kind === 'push-rules') return raw.map((p) => parsePushRule(option, p));
     return raw.map((p) => {
       if (p === '') throw new InvalidOptionError(option, 'must not be empty');
       return p;

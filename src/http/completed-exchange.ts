@@ -106,6 +106,23 @@ export interface ExchangePlan {
    * and the upstream never gets the whole body. The hot path does not know why it waits.
    */
   readonly beforeRequestEnd?: (request: BodyRecord, exchangeId: string) => Promise<void>;
+  /**
+   * Answer the request in the proxy's name and never contact the upstream: no byte of it goes
+   * out. A later stage's policy decides; the hot path does not know why. The exchange is
+   * recorded as synthesized, with `failure.code` set to the refusal's code.
+   */
+  readonly refuse?: Refusal;
+}
+
+/** A response the proxy gives instead of forwarding. */
+export interface Refusal {
+  readonly status: number;
+  /** Stable code: the exchange's `failure.code` and the `x-provenance-proxy-error` header. */
+  readonly code: string;
+  readonly contentType: string;
+  readonly body: string;
+  /** Said in the exchange's failure (logs, journal): must hold no secret. */
+  readonly reason: string;
 }
 
 export const NO_PLAN: ExchangePlan = Object.freeze({

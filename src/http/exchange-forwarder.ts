@@ -222,6 +222,10 @@ export class ExchangeForwarder {
     res.on('error', () => res.destroy());
     res.once('close', () => this.#clientClosed(res, state));
 
+    if (plan.refuse) {
+      this.#refuse(plan.refuse, req, res, state);
+      return;
+    }
     const gate = plan.beforeRequestEnd ? this.#gate(plan.beforeRequestEnd, req, res, state) : null;
     this.#proxy.web(
       req,
@@ -424,6 +428,24 @@ export class ExchangeForwarder {
     return gate;
   }
 
+  /**
+   * A plan's refusal: answered here before any upstream connection exists, so nothing of the
+   * request leaves the proxy. The body the client may still send is read (hashed, discarded)
+   * so the client reads the answer rather than a reset.
+   */
+  #refuse(
+    refusal: NonNullable<ExchangePlan['refuse']>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: InFlight,
+  ) {
+    state.refused = true;
+    state.failure = { code: refusal.code, message: refusal.reason };
+    this.#deps.metrics.refusals.inc({ code: refusal.code });
+    req.resume();
+    this.#answerItself(res, state, refusal.status, refusal.code, refusal.body, refusal.contentType);
+  }
+
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const state = this.#inFlight.get(req);
     if (!state || state.completed) return;
@@ -509,7 +531,14 @@ export class ExchangeForwarder {
    * arrived, http-proxy is writing that response, and anything written now would go after
    * (or into) it. Such a response is cut instead.
    */
-  #answerItself(res: ServerResponse, state: InFlight, status: number, code: string, body: string): void {
+  #answerItself(
+    res: ServerResponse,
+    state: InFlight,
+    status: number,
+    code: string,
+    body: string,
+    contentType = 'text/plain; charset=utf-8',
+  ): void {
     if (state.responseTap !== null || state.clientClosed || res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -517,7 +546,7 @@ export class ExchangeForwarder {
     state.synthesized = true;
     state.status = status;
     res.writeHead(status, {
-      'content-type': 'text/plain; charset=utf-8',
+      'content-type': contentType,
       'content-length': Buffer.byteLength(body),
       'x-provenance-proxy-error': code,
       connection: 'close',

@@ -27,6 +27,7 @@ export const BYPRODUCT_URNS = Object.freeze({
   egress: 'urn:provenance-proxy:byproduct:egress-summary',
   mismatches: 'urn:provenance-proxy:byproduct:digest-disagreements',
   anomalies: 'urn:provenance-proxy:byproduct:oci-anomalies',
+  pushRefusals: 'urn:provenance-proxy:byproduct:push-refusals',
 });
 
 /** The build as the platform identifies it (downward API, environment). Absent parts are null. */
@@ -362,6 +363,21 @@ function byproductsOf(
           detail: a.detail,
           ...(a.digest === undefined ? {} : { digest: a.digest }),
           ...(a.reference === undefined ? {} : { reference: a.reference }),
+        })),
+      },
+    });
+  }
+  if (record.pushRefusals.length > 0) {
+    byproducts.push({
+      name: 'push-refusals',
+      uri: BYPRODUCT_URNS.pushRefusals,
+      annotations: {
+        refusals: record.pushRefusals.map((r) => ({
+          registry: r.registry,
+          repository: r.repository,
+          method: r.method,
+          route: r.route,
+          reason: r.reason,
         })),
       },
     });

@@ -37,6 +37,8 @@ export interface LabOptions {
   registries?: RegistryKind[];
   /** Start the proxy under test and route `clients` through it (default true). */
   withProxy?: boolean;
+  /** Extra `run` arguments for the proxy, made once the registries are up (their ports are known). */
+  proxyArgs?: (registry: (kind: RegistryKind) => RunningRegistry) => string[];
 }
 
 export interface Lab {
@@ -113,9 +115,18 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     cleanups.push(() => registry.stop());
   }
 
+  const startedRegistry = (kind: RegistryKind): RunningRegistry => {
+    const registry = registries.get(kind);
+    if (registry === undefined) throw new LabSetupError(`the lab was started without the ${kind} registry`);
+    return registry;
+  };
   let proxy: RunningProxy | undefined;
   if (options.withProxy !== false) {
-    proxy = await startProxy({ dir, upstreamCaPath: ca.caCertPath });
+    proxy = await startProxy({
+      dir,
+      upstreamCaPath: ca.caCertPath,
+      extraArgs: options.proxyArgs?.(startedRegistry) ?? [],
+    });
     const started = proxy;
     cleanups.push(() => started.stop());
   }
@@ -156,11 +167,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     ca,
     directTrust,
     tokenServer,
-    registry(kind) {
-      const registry = registries.get(kind);
-      if (registry === undefined) throw new LabSetupError(`the lab was started without the ${kind} registry`);
-      return registry;
-    },
+    registry: startedRegistry,
     proxy() {
       if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');
       return proxy;
