@@ -12,6 +12,7 @@ import {
   type ExchangeSink,
   NO_PLAN,
   type TunnelRecord,
+  type UpstreamHeadersHook,
 } from '../http/completed-exchange.js';
 import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
@@ -30,6 +31,8 @@ export interface ExchangeStages {
   readonly isHealthy?: () => boolean;
   /** Lines /readyz adds without turning unready (reports failing auth). */
   readonly readyDetails?: () => readonly string[];
+  /** Credentials presented upstream in the client's place (the registry credential broker). */
+  readonly upstreamHeaders?: UpstreamHeadersHook;
   /** Called at shutdown once exchanges have drained: finalize, flush, close files. */
   readonly close?: (graceMs: number) => Promise<void>;
 }
@@ -101,6 +104,7 @@ export async function startProxy(
     metrics,
     logger,
     answerWaitMs: options.upstreamAnswerWaitMs,
+    ...(stages.upstreamHeaders === undefined ? {} : { upstreamHeaders: stages.upstreamHeaders }),
   });
   const listener = new ProxyListener({
     host: options.listen.host,

@@ -41,6 +41,8 @@ export interface RunOptions {
   readonly maxCaptureBytesTotal: number;
   /** `--push-allow`: repositories the build may write to; empty allows every push. */
   readonly pushAllow: readonly PushRule[];
+  /** `--registry-auth`: a Docker config.json whose credentials the proxy presents for the build. */
+  readonly registryAuth: string | null;
 }
 
 type Kind =
@@ -266,6 +268,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     kind: 'push-rules',
     default: [],
     help: 'REGISTRY/REPO-PATTERN the build may push to (repeatable; * within a path component, ** across; no port means 443); writes elsewhere are refused 403 before reaching the registry; none: all allowed',
+  },
+  {
+    key: 'registryAuth',
+    flag: 'registry-auth',
+    kind: 'path',
+    default: null,
+    help: "Docker config.json (auths: auth, username/password, identitytoken) whose credentials the proxy presents to those registries in place of the client's, with per-request scoped tokens; re-read when it changes",
   },
 ];
 

@@ -131,6 +131,22 @@ export const NO_PLAN: ExchangePlan = Object.freeze({
   continueRequestHash: null,
 });
 
+/**
+ * Headers to present upstream in place of the client's (a later stage's own credentials).
+ * `remove` is applied first, then `set`. Values never reach records: they are not allow-listed.
+ */
+export interface UpstreamHeaderRewrite {
+  readonly remove: readonly string[];
+  readonly set: Readonly<Record<string, string>>;
+}
+
+/**
+ * Asked once per request, before the upstream is contacted. null (synchronously): forward as
+ * the client sent it, at no cost. A promise: the request waits (its body paused) until it
+ * settles; a rejection answers 502 with the error's message, which must hold no secret.
+ */
+export type UpstreamHeadersHook = (head: RequestHead) => Promise<UpstreamHeaderRewrite> | null;
+
 /** The hook later stages give the hot path. Must be synchronous and cheap. */
 export type ExchangePlanner = (head: RequestHead) => ExchangePlan;
 

@@ -17,6 +17,8 @@ import type {
   ExchangeSink,
   RequestHead,
   TunnelRecord,
+  UpstreamHeaderRewrite,
+  UpstreamHeadersHook,
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
 import { RequestEndGate } from './request-end-gate.js';
@@ -56,6 +58,8 @@ export interface ForwarderDeps {
   readonly answerWaitMs: number;
   /** Caps the body bytes all captures in flight hold together; unlimited when absent. */
   readonly captureBudget?: CaptureBudget;
+  /** A later stage's credentials for the upstream (see UpstreamHeadersHook). */
+  readonly upstreamHeaders?: UpstreamHeadersHook;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
@@ -226,6 +230,49 @@ export class ExchangeForwarder {
       this.#refuse(plan.refuse, req, res, state);
       return;
     }
+    const rewrite = this.#upstreamHeaders(head);
+    if (rewrite === null) {
+      this.#relay(req, res, state, plan);
+      return;
+    }
+    // Nothing moves until the headers are known: the tap already listens, so hold the body.
+    req.pause();
+    rewrite.then(
+      (headers) => {
+        if (state.clientClosed || state.completed) return;
+        for (const name of headers.remove) delete req.headers[name];
+        for (const [name, value] of Object.entries(headers.set)) req.headers[name] = value;
+        this.#relay(req, res, state, plan);
+      },
+      (error: Error) => {
+        state.failure = { code: 'upstream_credentials_unavailable', message: error.message };
+        this.#deps.logger.warn(
+          { authority: target.authority, target: redactUrl(originTarget), reason: error.message },
+          'no upstream credentials for this request; answered 502',
+        );
+        req.resume();
+        this.#answerItself(
+          res,
+          state,
+          502,
+          'upstream_credentials_unavailable',
+          `provenance-proxy: ${error.message}\n`,
+        );
+      },
+    );
+  }
+
+  #upstreamHeaders(head: RequestHead): Promise<UpstreamHeaderRewrite> | null {
+    if (this.#deps.upstreamHeaders === undefined) return null;
+    try {
+      return this.#deps.upstreamHeaders(head);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  #relay(req: IncomingMessage, res: ServerResponse, state: InFlight, plan: ExchangePlan): void {
+    const target = state.target;
     const gate = plan.beforeRequestEnd ? this.#gate(plan.beforeRequestEnd, req, res, state) : null;
     this.#proxy.web(
       req,
