@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import { type AttachedAttestation, AttestationSink } from '../attest/attestation-sink.js';
+import type { CredentialBroker } from '../broker/credential-broker.js';
+import type { OwnClient } from '../broker/own-client.js';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
 import type { CompletedExchange, TunnelRecord } from '../http/completed-exchange.js';
@@ -38,6 +41,15 @@ import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
 import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
 import type { ExchangeStages } from './proxy-app.js';
 
+/** Journal kind of an attestation stored in a registry by the proxy's own client. */
+const ATTESTATION_ATTACHED_KIND = 'attestation.attached';
+
+/** The proxy's own way to registries: its client, and the broker when it holds credentials. */
+export interface RegistryAccess {
+  readonly client: OwnClient;
+  readonly broker: CredentialBroker | null;
+}
+
 /** Journal kind of the per-host egress tallies: one entry per host that changed since the previous line. */
 const EGRESS_HOSTS_KIND = 'egress.hosts';
 /** How often host tallies are journaled; a kill -9 loses at most this much of the byte counts, never an observation. */
@@ -61,6 +73,7 @@ export async function openBuildPipeline(
   logger: Logger,
   ctx: { registry: Registry; control: ControlServer },
   upstreamCa: readonly string[],
+  registryAccess: RegistryAccess | null = null,
 ): Promise<ExchangeStages> {
   const { registry, control } = ctx;
   const journal = await Journal.open({ dir: options.dataDir, name: 'observations.jsonl', logger, registry });
@@ -122,7 +135,10 @@ export async function openBuildPipeline(
   );
 
   const signer = await openSigner(options, logger);
-  const sinks = await openSinks(options, logger, upstreamCa);
+  const attached = async (attachment: AttachedAttestation): Promise<void> => {
+    await journal.append(ATTESTATION_ATTACHED_KIND, attachment);
+  };
+  const sinks = await openSinks(options, logger, upstreamCa, registryAccess, attached);
   const outbox = await Outbox.open({
     dir: options.dataDir,
     sinks,
@@ -172,14 +188,23 @@ export async function openBuildPipeline(
   // Reports are made one at a time, in order: signing is async and two pushes of one image
   // must not race into two reports.
   let reporting: Promise<void> = Promise.resolve();
-  const report = (kind: SignedReport['kind'], reportId: string, statement: InTotoStatement) => {
+  const report = (
+    kind: SignedReport['kind'],
+    reportId: string,
+    statement: InTotoStatement,
+    image?: SignedReport['image'],
+  ) => {
     reporting = reporting.then(async () => {
       let stage = 'sign';
       try {
         const payload = Buffer.from(JSON.stringify(statement));
         const envelope = await signer.sign(IN_TOTO_PAYLOAD_TYPE, payload);
         stage = 'enqueue';
-        if (sinkNames.length > 0) await outbox.enqueue({ reportId, kind, statement, envelope }, sinkNames);
+        if (sinkNames.length > 0)
+          await outbox.enqueue(
+            { reportId, kind, statement, envelope, ...(image === undefined ? {} : { image }) },
+            sinkNames,
+          );
       } catch (error) {
         // Not reported: the next push or restart tries again.
         reported.delete(reportId);
@@ -207,7 +232,11 @@ export async function openBuildPipeline(
       }
       if (statement) {
         reported.add(reportId);
-        void report('image', reportId, statement);
+        void report('image', reportId, statement, {
+          registry: image.registry,
+          repository: image.repository,
+          digest: image.digest,
+        });
       }
     }
   };
@@ -376,8 +405,12 @@ async function openSinks(
   options: RunOptions,
   logger: Logger,
   upstreamCa: readonly string[],
+  registryAccess: RegistryAccess | null,
+  attached: (attachment: AttachedAttestation) => Promise<void>,
 ): Promise<ProvenanceSink[]> {
   const sinks: ProvenanceSink[] = [];
+  if (options.attachAttestations && registryAccess !== null)
+    sinks.push(new AttestationSink(registryAccess.client, registryAccess.broker, attached));
   if (options.provenanceDir) sinks.push(await FileSink.open({ directory: options.provenanceDir, logger }));
   if (options.grafeasUrl && options.grafeasProject) {
     sinks.push(

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { openCredentialBroker } from '../broker/open-broker.js';
+import { openRegistryAccess } from '../broker/open-broker.js';
 import type { RunOptions } from '../config/options.js';
 import type { ControlServer } from '../control/control-server.js';
 import { loadUpstreamTrust } from '../tls/upstream-trust.js';
@@ -16,18 +16,18 @@ export async function buildStages(
   // The Grafeas sink trusts what upstream TLS trusts beyond Node's roots (the --upstream-ca bundles).
   const extraCa = options.upstreamCa.length > 0 ? loadUpstreamTrust(options.upstreamCa) : [];
   // Read first: an unusable credentials file stops the start before anything is opened.
-  const credentials =
-    options.registryAuth === null
+  const access =
+    options.registryAuth === null && !options.attachAttestations
       ? null
-      : openCredentialBroker(options.registryAuth, loadUpstreamTrust(options.upstreamCa), logger);
-  const stages = await openBuildPipeline(options, logger, ctx, extraCa);
-  if (credentials === null) return stages;
+      : openRegistryAccess(options.registryAuth, loadUpstreamTrust(options.upstreamCa), logger);
+  const stages = await openBuildPipeline(options, logger, ctx, extraCa, access);
+  if (access === null) return stages;
   return {
     ...stages,
-    upstreamHeaders: credentials.broker.hook,
+    ...(access.broker === null ? {} : { upstreamHeaders: access.broker.hook }),
     close: async (graceMs) => {
-      credentials.close();
       await stages.close?.(graceMs);
+      access.close();
     },
   };
 }

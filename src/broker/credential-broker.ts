@@ -1,4 +1,4 @@
-import type { RequestHead, UpstreamHeaderRewrite, UpstreamHeadersHook } from '../http/completed-exchange.js';
+import type { UpstreamHeaderRewrite, UpstreamHeadersHook } from '../http/completed-exchange.js';
 import { type Challenge, parseChallenge } from './challenge.js';
 import type { CredentialSource } from './credential-source.js';
 import { TokenUnavailableError } from './errors.js';
@@ -45,22 +45,32 @@ export class CredentialBroker {
 
   readonly hook: UpstreamHeadersHook = (head) => {
     if (head.scheme !== 'https') return null;
-    const credential = this.#source.for(head.authority);
-    if (credential === undefined) return null;
-    const scopes = requiredScopes(head.method, head.target);
-    if (scopes === null) return null;
-    return this.#authorization(head, credential, scopes).then(
-      (authorization): UpstreamHeaderRewrite => ({ remove: ['authorization'], set: { authorization } }),
+    const authorization = this.authorization(head.authority, head.method, head.target);
+    if (authorization === null) return null;
+    return authorization.then(
+      (value): UpstreamHeaderRewrite => ({ remove: ['authorization'], set: { authorization: value } }),
     );
   };
 
+  /**
+   * The `Authorization` value for one request to a registry over https, or null (synchronously)
+   * when there are no credentials for it or it is no registry API request. Also used by the
+   * proxy's own registry client (attestations).
+   */
+  authorization(authority: string, method: string, target: string): Promise<string> | null {
+    const credential = this.#source.for(authority);
+    if (credential === undefined) return null;
+    const scopes = requiredScopes(method, target);
+    if (scopes === null) return null;
+    return this.#authorization(authority.toLowerCase(), credential, scopes);
+  }
+
   async #authorization(
-    head: RequestHead,
+    authority: string,
     credential: RegistryCredential,
     scopes: readonly string[],
   ): Promise<string> {
     this.#dropIfRotated();
-    const authority = head.authority.toLowerCase();
     const challenge = await this.#challenge(authority);
     switch (challenge.scheme) {
       case 'none':

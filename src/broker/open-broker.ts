@@ -6,24 +6,31 @@ import { OwnClient } from './own-client.js';
 /** How often the credentials file is checked for a change (a projected Secret updates within a minute). */
 const AUTH_FILE_POLL_MS = 1000;
 
-export interface OpenBroker {
-  readonly broker: CredentialBroker;
+export interface OpenRegistryAccess {
+  readonly client: OwnClient;
+  /** null without `--registry-auth`: the proxy's own requests then carry no credentials. */
+  readonly broker: CredentialBroker | null;
   close(): void;
 }
 
-/** The broker for `--registry-auth FILE`, trusting what upstream TLS trusts. Throws if the file is unusable. */
-export function openCredentialBroker(
-  path: string,
+/**
+ * The proxy's own way to registries, trusting what upstream TLS trusts: its client, and the
+ * credential broker for `--registry-auth FILE` (throws if the file is unusable).
+ */
+export function openRegistryAccess(
+  authFile: string | null,
   trustedRoots: readonly string[],
   logger: Logger,
-): OpenBroker {
-  const source = new CredentialSource(path, logger, AUTH_FILE_POLL_MS);
+): OpenRegistryAccess {
+  const source = authFile === null ? null : new CredentialSource(authFile, logger, AUTH_FILE_POLL_MS);
   const client = new OwnClient(trustedRoots);
-  logger.info({ registries: source.registries }, 'presenting registry credentials for the build');
+  if (source !== null)
+    logger.info({ registries: source.registries }, 'presenting registry credentials for the build');
   return {
-    broker: new CredentialBroker(source, client),
+    client,
+    broker: source === null ? null : new CredentialBroker(source, client),
     close() {
-      source.close();
+      source?.close();
       client.close();
     },
   };

@@ -5,6 +5,8 @@ export interface OwnResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: Buffer;
+  /** The answer was longer than the limit: `body` holds its start only. */
+  readonly truncated: boolean;
 }
 
 /** Token answers are small; a longer one is cut off rather than buffered. */
@@ -25,9 +27,9 @@ export class OwnClient {
 
   send(
     url: URL,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT',
     headers: Record<string, string>,
-    body?: string,
+    body?: string | Buffer,
   ): Promise<OwnResponse> {
     return new Promise((resolve, reject) => {
       const req = request(
@@ -48,7 +50,12 @@ export class OwnClient {
             if (size <= MAX_BODY_BYTES) chunks.push(chunk);
           });
           res.once('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+              truncated: size > MAX_BODY_BYTES,
+            }),
           );
           res.once('error', reject);
         },

@@ -43,6 +43,8 @@ export interface RunOptions {
   readonly pushAllow: readonly PushRule[];
   /** `--registry-auth`: a Docker config.json whose credentials the proxy presents for the build. */
   readonly registryAuth: string | null;
+  /** `--attach-attestations`: store each signed image statement in the image's repository (cosign's `.att` tag). */
+  readonly attachAttestations: boolean;
 }
 
 type Kind =
@@ -56,7 +58,8 @@ type Kind =
   | 'url'
   | 'level'
   | 'patterns'
-  | 'push-rules';
+  | 'push-rules'
+  | 'switch';
 
 interface OptionSpec {
   readonly key: keyof RunOptions;
@@ -276,6 +279,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: null,
     help: "Docker config.json (auths: auth, username/password, identitytoken) whose credentials the proxy presents to those registries in place of the client's, with per-request scoped tokens; re-read when it changes",
   },
+  {
+    key: 'attachAttestations',
+    flag: 'attach-attestations',
+    kind: 'switch',
+    default: 'false',
+    help: 'after each acknowledged push, store the signed per-image statement in its repository under sha256-<hex>.att (cosign verify-attestation --type slsaprovenance1 finds it), with --registry-auth credentials where the registry has some',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -289,7 +299,11 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     parsed = parseArgs({
       args: [...argv],
       options: Object.fromEntries(
-        RUN_OPTIONS.map((o) => [o.flag, { type: 'string' as const, multiple: isMultiple(o.kind) }]),
+        RUN_OPTIONS.map((o) =>
+          o.kind === 'switch'
+            ? [o.flag, { type: 'boolean' as const }]
+            : [o.flag, { type: 'string' as const, multiple: isMultiple(o.kind) }],
+        ),
       ),
       strict: true,
       allowPositionals: false,
@@ -301,7 +315,8 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   const values: Record<string, unknown> = {};
   for (const spec of RUN_OPTIONS) {
-    const fromArgv = parsed.values[spec.flag] as string | string[] | undefined;
+    const given = parsed.values[spec.flag] as string | string[] | boolean | undefined;
+    const fromArgv = typeof given === 'boolean' ? String(given) : given;
     const fromEnv = env[envName(spec.flag)];
     let raw: string | readonly string[] | null = spec.default;
     if (fromArgv !== undefined) raw = fromArgv;
@@ -369,6 +384,9 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
         throw new InvalidOptionError(option, 'must be a whole number ≥ 1');
       return Number(text);
     }
+    case 'switch':
+      if (text !== 'true' && text !== 'false') throw new InvalidOptionError(option, 'must be true or false');
+      return text === 'true';
     case 'level':
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(text)) {
         throw new InvalidOptionError(option, 'must be one of fatal, error, warn, info, debug, trace');

@@ -8,7 +8,6 @@ import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { assertRecordedExactly, repositories } from '../support/assert-recorded.js';
-import { Clients } from '../support/clients.js';
 import { buildSingleImageLayout } from '../support/fixture-images.js';
 import { httpsRequestOnce } from '../support/https-request.js';
 import { LAB_CREDENTIALS, type RegistryKind, startLab } from '../support/lab.js';
@@ -64,17 +63,7 @@ const token = lab.registry('token');
 const tokenServer = lab.tokenServer!;
 const proxy = lab.proxy();
 // The build's clients: an auth file with no entry at all.
-const bare = await Clients.create({
-  dir: join(lab.dir, 'bare-clients'),
-  route: {
-    proxyUrl: proxy.url,
-    get trust() {
-      return proxy.trust;
-    },
-  },
-  credentials: {},
-});
-t.teardown(() => bare.dispose());
+const bare = await lab.clientsWithoutCredentials();
 const layout = join(lab.dir, 'fixtures', 'brokered-layout');
 await buildSingleImageLayout(layout, 'brokered');
 await writeFile(join(bare.dir, 'notes.md'), '# brokered artifact\n');

@@ -55,6 +55,8 @@ export interface Lab {
   clients: Clients;
   /** The same clients (same storage and caches) talking to the registries directly. */
   directClients: Clients;
+  /** Clients through the proxy whose auth file holds no credential at all (a build that holds none). */
+  clientsWithoutCredentials(): Promise<Clients>;
   /** Waits until the proxy has applied every exchange completed so far (see settle-barrier.ts). */
   settle(): Promise<void>;
   /** Settles, then holds the proxy's /v1/images against what the given registries hold. */
@@ -175,6 +177,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     fixtures,
     clients,
     directClients: clients.withRoute(directRoute),
+    async clientsWithoutCredentials() {
+      if (proxiedRoute === undefined) throw new LabSetupError('the lab was started without the proxy');
+      const bare = await Clients.create({
+        dir: join(dir, 'clients-without-credentials'),
+        route: proxiedRoute,
+      });
+      cleanups.push(() => bare.dispose());
+      return bare;
+    },
     settle,
     async compare(targets) {
       if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');
