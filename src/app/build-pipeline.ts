@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { type AttachedAttestation, AttestationSink } from '../attest/attestation-sink.js';
+import {
+  ATTESTATION_SINK_NAME,
+  type AttachedAttestation,
+  AttestationSink,
+} from '../attest/attestation-sink.js';
 import type { CredentialBroker } from '../broker/credential-broker.js';
 import type { OwnClient } from '../broker/own-client.js';
 import type { RunOptions } from '../config/options.js';
@@ -193,6 +197,7 @@ export async function openBuildPipeline(
     reportId: string,
     statement: InTotoStatement,
     image?: SignedReport['image'],
+    only?: readonly string[],
   ) => {
     reporting = reporting.then(async () => {
       let stage = 'sign';
@@ -203,7 +208,7 @@ export async function openBuildPipeline(
         if (sinkNames.length > 0)
           await outbox.enqueue(
             { reportId, kind, statement, envelope, ...(image === undefined ? {} : { image }) },
-            sinkNames,
+            only ?? sinkNames,
           );
       } catch (error) {
         // Not reported: the next push or restart tries again.
@@ -217,26 +222,38 @@ export async function openBuildPipeline(
   // Report ids handed to the outbox by this process; after a restart the outbox itself
   // ignores ids it already holds, this only saves signing the same report again.
   const reported = new Set<string>();
+  /** Signs and enqueues one image's statement, once (to `only` those sinks when given). */
+  const reportImage = (
+    reportId: string,
+    image: { registry: string; repository: string; digest: string },
+    only?: readonly string[],
+  ): void => {
+    if (reported.has(reportId)) return;
+    let statement: InTotoStatement | null;
+    try {
+      statement = imageStatement(record, context(null), image, only !== undefined);
+    } catch (error) {
+      // Only the operator's configuration can make a statement too large (statement-bounds.ts).
+      signingFailures.inc({ stage: 'statement' });
+      logger.error({ err: error, reportId }, 'could not make a provenance statement');
+      return;
+    }
+    if (statement === null) return;
+    reported.add(reportId);
+    const subject = { registry: image.registry, repository: image.repository, digest: image.digest };
+    void report('image', reportId, statement, subject, only);
+  };
+  const attaching = sinkNames.includes(ATTESTATION_SINK_NAME);
   const reportReadyImages = () => {
     for (const image of reportableOutputs(record).ready) {
-      const reportId = imageReportId(image);
-      if (reported.has(reportId)) continue;
-      let statement: InTotoStatement | null;
-      try {
-        statement = imageStatement(record, context(null), image);
-      } catch (error) {
-        // Only the operator's configuration can make a statement too large (statement-bounds.ts).
-        signingFailures.inc({ stage: 'statement' });
-        logger.error({ err: error, reportId }, 'could not make a provenance statement');
-        continue;
-      }
-      if (statement) {
-        reported.add(reportId);
-        void report('image', reportId, statement, {
-          registry: image.registry,
-          repository: image.repository,
-          digest: image.digest,
-        });
+      reportImage(imageReportId(image), image);
+      // cosign verifies each platform image by its own digest: every pushed child of an index
+      // gets its own statement, for the registry only (the index's report covers the rest).
+      if (!attaching) continue;
+      for (const child of image.children) {
+        if (!child.pushed) continue;
+        const childImage = { registry: image.registry, repository: image.repository, digest: child.digest };
+        reportImage(childAttestationId(childImage), childImage, [ATTESTATION_SINK_NAME]);
       }
     }
   };
@@ -430,6 +447,12 @@ async function openSinks(
 function imageReportId(image: ResolvedImage): string {
   const key = `${image.registry}/${image.repository}@${image.digest}#${[...image.tags].sort().join(',')}`;
   return `image-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
+
+/** A child of an index, attested in the registry only. */
+function childAttestationId(image: { registry: string; repository: string; digest: string }): string {
+  const key = `${image.registry}/${image.repository}@${image.digest}`;
+  return `attest-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 }
 
 /** Same outputs and inputs, same id: the build statement is news only when its content is. */

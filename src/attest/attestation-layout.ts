@@ -4,6 +4,7 @@ import type { DsseEnvelope } from '../signing/envelope.js';
 /** cosign's legacy layout: `sha256-<hex>.att` in the image's repository, one DSSE envelope per layer. */
 export const DSSE_ENVELOPE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+const COSIGN_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 const OCI_CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
 
 export interface Blob {
@@ -55,7 +56,9 @@ export function attestationImage(
       mediaType: layer.mediaType,
       digest: layer.digest,
       size: layer.size,
-      annotations: { predicateType },
+      // cosign reads an attestation layer only with its signature annotation present (empty:
+      // the signature is inside the DSSE envelope).
+      annotations: { [COSIGN_SIGNATURE_ANNOTATION]: '', predicateType },
     });
   // As cosign writes it: an image config whose rootfs lists the layers (never run, but well-formed).
   const configBytes = Buffer.from(

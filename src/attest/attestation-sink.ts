@@ -10,6 +10,8 @@ import {
   OCI_MANIFEST_MEDIA_TYPE,
 } from './attestation-layout.js';
 
+export const ATTESTATION_SINK_NAME = 'registry-attestations';
+
 /** What the journal keeps of one attachment (digests and names only). */
 export interface AttachedAttestation {
   readonly reportId: string;
@@ -32,7 +34,7 @@ export interface AttachedAttestation {
  * output; the outbox retries it like any sink, and re-delivery adds nothing (idempotent).
  */
 export class AttestationSink implements ProvenanceSink {
-  readonly name = 'registry-attestations';
+  readonly name = ATTESTATION_SINK_NAME;
   readonly #client: OwnClient;
   readonly #broker: CredentialBroker | null;
   readonly #recorded: (attached: AttachedAttestation) => Promise<void>;

@@ -121,6 +121,8 @@ export function imageStatement(
   record: BuildRecord,
   context: StatementContext,
   image: { readonly registry: string; readonly repository: string; readonly digest: string },
+  /** Also a child of a pushed index (its own statement, for verifiers that check each platform image). */
+  orChild = false,
 ): InTotoStatement | null {
   const images = resolveImages(record);
   const found = images.find(
@@ -129,7 +131,8 @@ export function imageStatement(
       candidate.repository === image.repository &&
       candidate.digest === image.digest,
   );
-  if (found === undefined || found.role !== 'output') return null;
+  if (found === undefined) return null;
+  if (found.role !== 'output' && !(orChild && found.role === 'child')) return null;
   return statement([subjectOf(found)], record, context, images);
 }
 

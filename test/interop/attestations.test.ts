@@ -2,7 +2,7 @@
 // per-image statement under cosign's legacy tag sha256-<hex>.att (layers are DSSE envelopes with a
 // predicateType annotation). Checked against the registry's bytes, the proxy's public key, the
 // record (the attestation is not the build's output), idempotence, and cosign when installed.
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +13,9 @@ import { OwnClient } from '../../src/broker/own-client.js';
 import { verifyEnvelope } from '../../src/signing/dsse.js';
 import type { ClientResult } from '../support/clients.js';
 import { LAB_CREDENTIALS, startLab } from '../support/lab.js';
+import { startProxy } from '../support/proxy.js';
 import type { RunningRegistry } from '../support/registry.js';
+import { CommandFailedError } from '../support/run-command.js';
 import { findTool } from '../support/tools.js';
 import { waitUntil } from '../support/wait-until.js';
 
@@ -109,6 +111,22 @@ t.test('token registry, client without credentials: the broker authorises the at
   await checkAttestation(t, token, 'att/brokered', digest);
 });
 
+t.test('a multi-arch index: the index and each child get their own attestation', async (t) => {
+  const digest = digestOf(
+    await lab.clients.skopeoCopy(lab.fixtures.ref('index'), `docker://${open.host}/att/index:v1`, {
+      all: true,
+    }),
+  );
+  await checkAttestation(t, open, 'att/index', digest);
+  const index = await open.directClient().request({
+    path: `/v2/att/index/manifests/${digest}`,
+    headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+  });
+  const children = (JSON.parse(index.body.toString()) as { manifests: { digest: string }[] }).manifests;
+  t.equal(children.length, 2);
+  for (const child of children) await checkAttestation(t, open, 'att/index', child.digest);
+});
+
 t.test('the attestation is recorded and is not the build output', async (t) => {
   await lab.settle();
   const images = await proxy.images();
@@ -119,11 +137,14 @@ t.test('the attestation is recorded and is not the build output', async (t) => {
   const attached = journal.entries
     .filter((entry) => entry.kind === 'attestation.attached')
     .map((e) => e.data);
+  const keys = attached.map((a) => `${a.repository}@${a.subject}`);
+  t.equal(keys.length, new Set(keys).size, 'each attachment journaled once');
   t.same(
-    attached.map((a) => a.repository).sort(),
-    ['att/brokered', 'att/single'],
+    [...new Set(attached.map((a) => a.repository))].sort(),
+    ['att/brokered', 'att/index', 'att/single'],
     'each attachment is journaled',
   );
+  t.equal(attached.filter((a) => a.repository === 'att/index').length, 3, 'the index and its two children');
 });
 
 t.test('re-attaching the same statement adds nothing; another one is added beside it', async (t) => {
@@ -157,36 +178,110 @@ t.test('re-attaching the same statement adds nothing; another one is added besid
 });
 
 const cosign = findTool('cosign');
+const needsCosign = {
+  skip: cosign === undefined ? 'cosign not installed (WITH_COSIGN=1 scripts/install-test-deps.sh)' : false,
+};
+
+/** `cosign verify-attestation` offline, as a verifier without a transparency log would run it. */
+async function cosignVerify(
+  keyPem: string,
+  reference: string,
+): Promise<{ code: number | null; stderr: string }> {
+  const keyFile = join(lab.dir, `key-${createHash('sha256').update(keyPem).digest('hex').slice(0, 8)}.pub`);
+  await writeFile(keyFile, keyPem);
+  const trustedRoot = join(lab.dir, 'trusted_root.json');
+  // An empty trusted root and --offline: cosign must not reach for Sigstore's TUF repository.
+  await writeFile(
+    trustedRoot,
+    JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1' }),
+  );
+  const args = [
+    'verify-attestation',
+    '--key',
+    keyFile,
+    '--type',
+    'slsaprovenance1',
+    '--insecure-ignore-tlog=true',
+    '--offline=true',
+    '--trusted-root',
+    trustedRoot,
+    reference,
+  ];
+  try {
+    const result = await lab.directClients.goTool('cosign', args);
+    return { code: result.code, stderr: result.stderr };
+  } catch (error) {
+    if (error instanceof CommandFailedError) return { code: error.result.code, stderr: error.result.stderr };
+    throw error;
+  }
+}
+
 t.test(
-  'cosign verify-attestation accepts it with the proxy key and refuses another key',
-  {
-    skip: cosign === undefined ? 'cosign not installed (WITH_COSIGN=1 scripts/install-test-deps.sh)' : false,
-  },
+  'cosign verify-attestation accepts it (ECDSA P-256) and refuses another key',
+  needsCosign,
   async (t) => {
     const digest = digestOf(
       await lab.clients.skopeoCopy(lab.fixtures.ref('single'), `docker://${open.host}/att/cosign:v1`),
     );
     await attManifest(open, 'att/cosign', digest);
-    const keyFile = join(lab.dir, 'proxy-key.pub');
-    await writeFile(keyFile, publicKeyPem);
-    const verify = (key: string) =>
-      lab.directClients.goTool('cosign', [
-        'verify-attestation',
-        '--key',
-        key,
-        '--type',
-        'slsaprovenance1',
-        '--insecure-ignore-tlog=true',
-        `${open.host}/att/cosign@${digest}`,
-      ]);
-    const accepted = await verify(keyFile);
+    const accepted = await cosignVerify(publicKeyPem, `${open.host}/att/cosign@${digest}`);
     t.equal(accepted.code, 0, 'cosign accepts the attestation');
-    const { generateKeyPairSync } = await import('node:crypto');
-    const other = join(lab.dir, 'other-key.pub');
-    await writeFile(
-      other,
-      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
+    t.equal(
+      (JSON.parse((await proxy.control('/v1/public-key')).body) as { algorithm: string }).algorithm,
+      'ecdsa-p256',
+      'signed with the default (ephemeral) ECDSA P-256 key',
     );
-    await t.rejects(verify(other), 'cosign refuses it with another key');
+    t.notMatch(accepted.stderr, /tuf|sigstore\.dev/i, 'cosign stayed offline');
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+      type: 'spki',
+      format: 'pem',
+    });
+    const refused = await cosignVerify(other.toString(), `${open.host}/att/cosign@${digest}`);
+    t.not(refused.code, 0, 'cosign refuses it with another key');
   },
 );
+
+t.test('cosign verifies the index and each of its children', needsCosign, async (t) => {
+  const index = await open.directClient().request({
+    path: '/v2/att/index/manifests/v1',
+    headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+  });
+  const indexDigest = `sha256:${createHash('sha256').update(index.body).digest('hex')}`;
+  const children = (JSON.parse(index.body.toString()) as { manifests: { digest: string }[] }).manifests;
+  for (const digest of [indexDigest, ...children.map((child) => child.digest)]) {
+    const result = await cosignVerify(publicKeyPem, `${open.host}/att/index@${digest}`);
+    t.equal(result.code, 0, `cosign accepts ${digest}`);
+  }
+});
+
+t.test('which key types cosign accepts: an Ed25519-signing proxy', needsCosign, async (t) => {
+  const keys = generateKeyPairSync('ed25519');
+  const keyFile = join(lab.dir, 'ed25519.pem');
+  await writeFile(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const edProxy = await startProxy({
+    dir: join(lab.dir, 'ed25519-proxy'),
+    upstreamCaPath: lab.ca.caCertPath,
+    extraArgs: ['--attach-attestations', '--signing-key', keyFile],
+  });
+  t.teardown(() => edProxy.stop());
+  const clients = lab.clients.withRoute({
+    proxyUrl: edProxy.url,
+    get trust() {
+      return edProxy.trust;
+    },
+  });
+  const digest = digestOf(
+    await clients.skopeoCopy(lab.fixtures.ref('single'), `docker://${open.host}/att/ed25519:v1`),
+  );
+  await attManifest(open, 'att/ed25519', digest);
+  const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const result = await cosignVerify(publicPem, `${open.host}/att/ed25519@${digest}`);
+  // Measured, not assumed (cosign v2.6.5): a key loaded from PEM verifies pure Ed25519 DSSE signatures.
+  t.equal(result.code, 0, 'cosign accepts the Ed25519-signed attestation');
+  const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  t.not(
+    (await cosignVerify(other, `${open.host}/att/ed25519@${digest}`)).code,
+    0,
+    'and refuses another Ed25519 key',
+  );
+});
