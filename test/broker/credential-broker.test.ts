@@ -157,3 +157,21 @@ t.test('a realm that is not https never gets the credentials', async (t) => {
   t.equal(tokenRequests.length, 0);
   challenge = `Bearer realm="https://${authority}/token",service="unit"`;
 });
+
+t.test('a realm whose certificate the upstream trust does not hold never gets the credentials', async (t) => {
+  const stranger = await createTestCa(join(temp.path, 'stranger-ca'));
+  const realm = createServer({ cert: stranger.serverCertPem, key: stranger.serverKeyPem }, (req, res) => {
+    tokenRequests.push({ scope: 'stranger', authorization: req.headers.authorization });
+    res.writeHead(200).end('{"token":"x"}');
+  });
+  realm.listen(0, '127.0.0.1');
+  await new Promise((resolve) => realm.once('listening', resolve));
+  t.teardown(() => new Promise<void>((resolve) => realm.close(() => resolve())));
+  challenge = `Bearer realm="https://127.0.0.1:${(realm.address() as AddressInfo).port}/token",service="unit"`;
+  await writeFile(authFile, authJson('after-stranger'));
+  source.reload();
+  tokenRequests.length = 0;
+  await t.rejects(broker.hook(head('GET', '/v2/a/manifests/v1'))!, TokenUnavailableError);
+  t.same(tokenRequests, [], 'the untrusted server saw no request');
+  challenge = `Bearer realm="https://${authority}/token",service="unit"`;
+});

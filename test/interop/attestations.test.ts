@@ -16,6 +16,7 @@ import { LAB_CREDENTIALS, startLab } from '../support/lab.js';
 import { startProxy } from '../support/proxy.js';
 import type { RunningRegistry } from '../support/registry.js';
 import { CommandFailedError } from '../support/run-command.js';
+import { filesBelow, filesWithSecrets, tokenForms } from '../support/secret-scan.js';
 import { findTool } from '../support/tools.js';
 import { waitUntil } from '../support/wait-until.js';
 
@@ -145,6 +146,13 @@ t.test('the attestation is recorded and is not the build output', async (t) => {
     'each attachment is journaled',
   );
   t.equal(attached.filter((a) => a.repository === 'att/index').length, 3, 'the index and its two children');
+});
+
+t.test('the brokered attachment left no password or token in the proxy files', async (t) => {
+  const basic = Buffer.from(`${LAB_CREDENTIALS.username}:${LAB_CREDENTIALS.password}`).toString('base64');
+  const secrets = [LAB_CREDENTIALS.password, basic, ...tokenForms(lab.tokenServer?.issuedTokens ?? [])];
+  t.ok((lab.tokenServer?.issuedTokens.length ?? 0) > 0, 'tokens were minted');
+  t.same(await filesWithSecrets([proxy.logPath, ...(await filesBelow(proxy.dataDir))], secrets), []);
 });
 
 t.test('re-attaching the same statement adds nothing; another one is added beside it', async (t) => {
