@@ -48,9 +48,26 @@ export class CredentialBroker {
     const authorization = this.authorization(head.authority, head.method, head.target);
     if (authorization === null) return null;
     return authorization.then(
-      (value): UpstreamHeaderRewrite => ({ remove: ['authorization'], set: { authorization: value } }),
+      (value): UpstreamHeaderRewrite => ({
+        remove: ['authorization'],
+        set: { authorization: value },
+        // Refused although just minted or cached: revoked early, or the registry's policy changed.
+        // The next request learns the challenge again and fetches a fresh token.
+        onAnswer: (status) => {
+          if (status === 401) this.forget(head.authority, value);
+        },
+      }),
     );
   };
+
+  /** Drops what was learnt for a registry whose answer refused `authorization`. */
+  forget(authority: string, authorization: string): void {
+    const registry = authority.toLowerCase();
+    this.#challenges.delete(registry);
+    for (const [key, cached] of this.#tokens)
+      if (key.startsWith(`${registry} `) && `Bearer ${cached.token}` === authorization)
+        this.#tokens.delete(key);
+  }
 
   /**
    * The `Authorization` value for one request to a registry over https, or null (synchronously)

@@ -138,6 +138,8 @@ export const NO_PLAN: ExchangePlan = Object.freeze({
 export interface UpstreamHeaderRewrite {
   readonly remove: readonly string[];
   readonly set: Readonly<Record<string, string>>;
+  /** Told the upstream's status once its answer arrives (e.g. a 401: the credential went stale). */
+  readonly onAnswer?: (status: number) => void;
 }
 
 /**

@@ -99,6 +99,8 @@ interface InFlight {
   refused: boolean;
   answerTimer: NodeJS.Timeout | null;
   completed: boolean;
+  /** The upstream-headers hook wants to hear the upstream's status. */
+  onAnswer: ((status: number) => void) | null;
 }
 
 /**
@@ -215,6 +217,7 @@ export class ExchangeForwarder {
       refused: false,
       answerTimer: null,
       completed: false,
+      onAnswer: null,
     };
     this.#inFlight.set(req, state);
     this.#active++;
@@ -242,6 +245,7 @@ export class ExchangeForwarder {
         if (state.clientClosed || state.completed) return;
         for (const name of headers.remove) delete req.headers[name];
         for (const [name, value] of Object.entries(headers.set)) req.headers[name] = value;
+        state.onAnswer = headers.onAnswer ?? null;
         this.#relay(req, res, state, plan);
       },
       (error: Error) => {
@@ -514,6 +518,13 @@ export class ExchangeForwarder {
       return;
     }
     state.status = proxyRes.statusCode ?? null;
+    if (state.onAnswer !== null && state.status !== null) {
+      try {
+        state.onAnswer(state.status);
+      } catch (error) {
+        this.#deps.logger.error({ err: error }, 'an upstream-headers answer callback failed');
+      }
+    }
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
     state.upstreamResponse = proxyRes;
     const tap = new BodyTap(state.captureResponseBytes, null, this.#deps.captureBudget);

@@ -174,4 +174,23 @@ t.test('a realm whose certificate the upstream trust does not hold never gets th
   await t.rejects(broker.hook(head('GET', '/v2/a/manifests/v1'))!, TokenUnavailableError);
   t.same(tokenRequests, [], 'the untrusted server saw no request');
   challenge = `Bearer realm="https://${authority}/token",service="unit"`;
+  await writeFile(authFile, authJson(PASSWORD));
+  source.reload();
+});
+
+t.test('a registry that answers 401 to a presented token makes the broker fetch a fresh one', async (t) => {
+  goodTokens();
+  tokenRequests.length = 0;
+  const first = await broker.hook(head('GET', '/v2/revoked/manifests/v1'));
+  const cached = await broker.hook(head('GET', '/v2/revoked/manifests/v1'));
+  t.equal(cached?.set.authorization, first?.set.authorization, 'cached');
+  cached?.onAnswer?.(200);
+  t.equal(
+    (await broker.hook(head('GET', '/v2/revoked/manifests/v1')))?.set.authorization,
+    first?.set.authorization,
+  );
+  cached?.onAnswer?.(401);
+  const fresh = await broker.hook(head('GET', '/v2/revoked/manifests/v1'));
+  t.not(fresh?.set.authorization, first?.set.authorization, 'a 401 drops the token: a new one is fetched');
+  t.equal(tokenRequests.length, 2);
 });
