@@ -17,7 +17,6 @@ import { startProxy } from '../support/proxy.js';
 import type { RunningRegistry } from '../support/registry.js';
 import { CommandFailedError } from '../support/run-command.js';
 import { filesBelow, filesWithSecrets, tokenForms } from '../support/secret-scan.js';
-import { findTool } from '../support/tools.js';
 import { waitUntil } from '../support/wait-until.js';
 
 let authFile = '';
@@ -185,10 +184,7 @@ t.test('re-attaching the same statement adds nothing; another one is added besid
   t.equal(after.layers[0]?.digest, layer.digest);
 });
 
-const cosign = findTool('cosign');
-const needsCosign = {
-  skip: cosign === undefined ? 'cosign not installed (WITH_COSIGN=1 scripts/install-test-deps.sh)' : false,
-};
+// cosign is a required test dependency (scripts/install-test-deps.sh builds it): no skip.
 
 /** `cosign verify-attestation` offline, as a verifier without a transparency log would run it. */
 async function cosignVerify(
@@ -224,32 +220,28 @@ async function cosignVerify(
   }
 }
 
-t.test(
-  'cosign verify-attestation accepts it (ECDSA P-256) and refuses another key',
-  needsCosign,
-  async (t) => {
-    const digest = digestOf(
-      await lab.clients.skopeoCopy(lab.fixtures.ref('single'), `docker://${open.host}/att/cosign:v1`),
-    );
-    await attManifest(open, 'att/cosign', digest);
-    const accepted = await cosignVerify(publicKeyPem, `${open.host}/att/cosign@${digest}`);
-    t.equal(accepted.code, 0, 'cosign accepts the attestation');
-    t.equal(
-      (JSON.parse((await proxy.control('/v1/public-key')).body) as { algorithm: string }).algorithm,
-      'ecdsa-p256',
-      'signed with the default (ephemeral) ECDSA P-256 key',
-    );
-    t.notMatch(accepted.stderr, /tuf|sigstore\.dev/i, 'cosign stayed offline');
-    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
-      type: 'spki',
-      format: 'pem',
-    });
-    const refused = await cosignVerify(other.toString(), `${open.host}/att/cosign@${digest}`);
-    t.not(refused.code, 0, 'cosign refuses it with another key');
-  },
-);
+t.test('cosign verify-attestation accepts it (ECDSA P-256) and refuses another key', async (t) => {
+  const digest = digestOf(
+    await lab.clients.skopeoCopy(lab.fixtures.ref('single'), `docker://${open.host}/att/cosign:v1`),
+  );
+  await attManifest(open, 'att/cosign', digest);
+  const accepted = await cosignVerify(publicKeyPem, `${open.host}/att/cosign@${digest}`);
+  t.equal(accepted.code, 0, 'cosign accepts the attestation');
+  t.equal(
+    (JSON.parse((await proxy.control('/v1/public-key')).body) as { algorithm: string }).algorithm,
+    'ecdsa-p256',
+    'signed with the default (ephemeral) ECDSA P-256 key',
+  );
+  t.notMatch(accepted.stderr, /tuf|sigstore\.dev/i, 'cosign stayed offline');
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+    type: 'spki',
+    format: 'pem',
+  });
+  const refused = await cosignVerify(other.toString(), `${open.host}/att/cosign@${digest}`);
+  t.not(refused.code, 0, 'cosign refuses it with another key');
+});
 
-t.test('cosign verifies the index and each of its children', needsCosign, async (t) => {
+t.test('cosign verifies the index and each of its children', async (t) => {
   const index = await open.directClient().request({
     path: '/v2/att/index/manifests/v1',
     headers: { accept: 'application/vnd.oci.image.index.v1+json' },
@@ -262,7 +254,7 @@ t.test('cosign verifies the index and each of its children', needsCosign, async 
   }
 });
 
-t.test('which key types cosign accepts: an Ed25519-signing proxy', needsCosign, async (t) => {
+t.test('which key types cosign accepts: an Ed25519-signing proxy', async (t) => {
   const keys = generateKeyPairSync('ed25519');
   const keyFile = join(lab.dir, 'ed25519.pem');
   await writeFile(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
