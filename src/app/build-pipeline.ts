@@ -2,6 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  ATTESTATION_SINK_NAME,
+  type AttachedAttestation,
+  AttestationSink,
+} from '../attest/attestation-sink.js';
+import type { CredentialBroker } from '../broker/credential-broker.js';
+import type { OwnClient } from '../broker/own-client.js';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
 import { JournalError } from '../errors.js';
@@ -43,6 +50,15 @@ import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.j
 import { JournalAnchors } from './journal-anchors.js';
 import type { ExchangeStages } from './proxy-app.js';
 
+/** Journal kind of an attestation stored in a registry by the proxy's own client. */
+const ATTESTATION_ATTACHED_KIND = 'attestation.attached';
+
+/** The proxy's own way to registries: its client, and the broker when it holds credentials. */
+export interface RegistryAccess {
+  readonly client: OwnClient;
+  readonly broker: CredentialBroker | null;
+}
+
 /** Journal kind of the per-host egress tallies: one entry per host that changed since the previous line. */
 const EGRESS_HOSTS_KIND = 'egress.hosts';
 /** How often host tallies are journaled; a kill -9 loses at most this much of the byte counts, never an observation. */
@@ -66,6 +82,7 @@ export async function openBuildPipeline(
   logger: Logger,
   ctx: { registry: Registry; control: ControlServer },
   upstreamCa: readonly string[],
+  registryAccess: RegistryAccess | null = null,
 ): Promise<ExchangeStages> {
   const { registry, control } = ctx;
   const journal = await Journal.open({ dir: options.dataDir, name: 'observations.jsonl', logger, registry });
@@ -119,10 +136,19 @@ export async function openBuildPipeline(
       },
     );
   };
-  const oci = createOciStage({ manifestCaptureLimit: options.maxManifestBytes }, logger, recordAttempt);
+  const pushPolicy = options.pushAllow.length > 0 ? { rules: options.pushAllow } : null;
+  const oci = createOciStage(
+    { manifestCaptureLimit: options.maxManifestBytes },
+    logger,
+    recordAttempt,
+    pushPolicy,
+  );
 
   const signer = await openSigner(options, logger);
-  const sinks = await openSinks(options, logger, upstreamCa, signer.publicKeyPem);
+  const attached = async (attachment: AttachedAttestation): Promise<void> => {
+    await journal.append(ATTESTATION_ATTACHED_KIND, attachment);
+  };
+  const sinks = await openSinks(options, logger, upstreamCa, signer.publicKeyPem, registryAccess, attached);
   const outbox = await Outbox.open({
     dir: options.dataDir,
     sinks,
@@ -154,6 +180,7 @@ export async function openBuildPipeline(
       tunnel: options.tunnel.map((p) => p.source),
       // Ranges re-opened past the destination policy: a reader sees what the build could reach.
       allowDestination: options.allowDestination.map((c) => c.source),
+      ...(options.pushAllow.length > 0 ? { pushAllow: options.pushAllow.map((r) => r.source) } : {}),
       // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
       signingKey: {
         keyid: signer.keyid,
@@ -192,14 +219,24 @@ export async function openBuildPipeline(
   // Reports are made one at a time, in order: signing is async and two pushes of one image
   // must not race into two reports.
   let reporting: Promise<void> = Promise.resolve();
-  const report = (kind: SignedReport['kind'], reportId: string, statement: InTotoStatement) => {
+  const report = (
+    kind: SignedReport['kind'],
+    reportId: string,
+    statement: InTotoStatement,
+    image?: SignedReport['image'],
+    only?: readonly string[],
+  ) => {
     reporting = reporting.then(async () => {
       let stage = 'sign';
       try {
         const payload = Buffer.from(JSON.stringify(statement));
         const envelope = await signer.sign(IN_TOTO_PAYLOAD_TYPE, payload);
         stage = 'enqueue';
-        if (sinkNames.length > 0) await outbox.enqueue({ reportId, kind, statement, envelope }, sinkNames);
+        if (sinkNames.length > 0)
+          await outbox.enqueue(
+            { reportId, kind, statement, envelope, ...(image === undefined ? {} : { image }) },
+            only ?? sinkNames,
+          );
       } catch (error) {
         // Not reported: the next push or restart tries again.
         reported.delete(reportId);
@@ -212,22 +249,38 @@ export async function openBuildPipeline(
   // Report ids handed to the outbox by this process; after a restart the outbox itself
   // ignores ids it already holds, this only saves signing the same report again.
   const reported = new Set<string>();
+  /** Signs and enqueues one image's statement, once (to `only` those sinks when given). */
+  const reportImage = (
+    reportId: string,
+    image: { registry: string; repository: string; digest: string },
+    only?: readonly string[],
+  ): void => {
+    if (reported.has(reportId)) return;
+    let statement: InTotoStatement | null;
+    try {
+      statement = imageStatement(record, context(null), image, only !== undefined);
+    } catch (error) {
+      // Only the operator's configuration can make a statement too large (statement-bounds.ts).
+      signingFailures.inc({ stage: 'statement' });
+      logger.error({ err: error, reportId }, 'could not make a provenance statement');
+      return;
+    }
+    if (statement === null) return;
+    reported.add(reportId);
+    const subject = { registry: image.registry, repository: image.repository, digest: image.digest };
+    void report('image', reportId, statement, subject, only);
+  };
+  const attaching = sinkNames.includes(ATTESTATION_SINK_NAME);
   const reportReadyImages = () => {
     for (const image of reportableOutputs(record).ready) {
-      const reportId = imageReportId(image);
-      if (reported.has(reportId)) continue;
-      let statement: InTotoStatement | null;
-      try {
-        statement = imageStatement(record, context(null), image);
-      } catch (error) {
-        // Only the operator's configuration can make a statement too large (statement-bounds.ts).
-        signingFailures.inc({ stage: 'statement' });
-        logger.error({ err: error, reportId }, 'could not make a provenance statement');
-        continue;
-      }
-      if (statement) {
-        reported.add(reportId);
-        void report('image', reportId, statement);
+      reportImage(imageReportId(image), image);
+      // cosign verifies each platform image by its own digest: every pushed child of an index
+      // gets its own statement, for the registry only (the index's report covers the rest).
+      if (!attaching) continue;
+      for (const child of image.children) {
+        if (!child.pushed) continue;
+        const childImage = { registry: image.registry, repository: image.repository, digest: child.digest };
+        reportImage(childAttestationId(childImage), childImage, [ATTESTATION_SINK_NAME]);
       }
     }
   };
@@ -443,8 +496,12 @@ async function openSinks(
   logger: Logger,
   upstreamCa: readonly string[],
   signerPublicKeyPem: string,
+  registryAccess: RegistryAccess | null,
+  attached: (attachment: AttachedAttestation) => Promise<void>,
 ): Promise<ProvenanceSink[]> {
   const sinks: ProvenanceSink[] = [];
+  if (options.attachAttestations && registryAccess !== null)
+    sinks.push(new AttestationSink(registryAccess.client, registryAccess.broker, attached));
   if (options.provenanceDir) sinks.push(await FileSink.open({ directory: options.provenanceDir, logger }));
   if (options.grafeasUrl && options.grafeasProject) {
     sinks.push(
@@ -467,6 +524,12 @@ function imageReportId(image: ResolvedImage): string {
   return `image-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 }
 
+/** A child of an index, attested in the registry only. */
+function childAttestationId(image: { registry: string; repository: string; digest: string }): string {
+  const key = `${image.registry}/${image.repository}@${image.digest}`;
+  return `attest-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
+
 /** Same outputs and inputs, same id: the build statement is news only when its content is. */
 function buildReportId(invocationId: string, statement: InTotoStatement): string {
   const content = {
@@ -483,6 +546,7 @@ function configDigest(options: RunOptions): string {
     ...options,
     intercept: options.intercept.map((p) => p.source),
     tunnel: options.tunnel.map((p) => p.source),
+    pushAllow: options.pushAllow.map((r) => r.source),
   };
   return `sha256:${createHash('sha256').update(JSON.stringify(view)).digest('hex')}`;
 }

@@ -13,6 +13,7 @@ import {
   type ExchangeSink,
   NO_PLAN,
   type TunnelRecord,
+  type UpstreamHeadersHook,
 } from '../http/completed-exchange.js';
 import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
@@ -43,6 +44,8 @@ export interface ExchangeStages {
    * the statement from leaving. `close` reports again if the drained exchanges added to it.
    */
   readonly seal?: () => Promise<void>;
+  /** Credentials presented upstream in the client's place (the registry credential broker). */
+  readonly upstreamHeaders?: UpstreamHeadersHook;
   /** Called at shutdown once exchanges have drained: finalize, flush, close files. */
   readonly close?: (graceMs: number) => Promise<void>;
 }
@@ -145,6 +148,7 @@ async function startLocked(
     logger,
     answerWaitMs: options.upstreamAnswerWaitMs,
     lookupFor: (port) => destinations.lookupFor(port),
+    ...(stages.upstreamHeaders === undefined ? {} : { upstreamHeaders: stages.upstreamHeaders }),
   });
   const listener = new ProxyListener({
     host: options.listen.host,

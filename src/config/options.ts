@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
 import { type Cidr, parseCidr } from './cidr.js';
 import { type HostPattern, parseHostPattern } from './host-pattern.js';
+import { type PushRule, parsePushRule } from './push-rule.js';
 
 export interface ListenAddress {
   readonly host: string;
@@ -46,6 +47,12 @@ export interface RunOptions {
   readonly transparentListen: ListenAddress | null;
   readonly egressPolicy: 'open' | 'audit' | 'enforce';
   readonly egressAllow: readonly HostPattern[];
+  /** `--push-allow`: repositories the build may write to; empty allows every push. */
+  readonly pushAllow: readonly PushRule[];
+  /** `--registry-auth`: a Docker config.json whose credentials the proxy presents for the build. */
+  readonly registryAuth: string | null;
+  /** `--attach-attestations`: store each signed image statement in the image's repository (cosign's `.att` tag). */
+  readonly attachAttestations: boolean;
 }
 
 type Kind =
@@ -59,7 +66,9 @@ type Kind =
   | 'url'
   | 'level'
   | 'patterns'
-  | 'cidrs';
+  | 'cidrs'
+  | 'push-rules'
+  | 'switch';
 
 interface OptionSpec {
   readonly key: keyof RunOptions;
@@ -307,6 +316,27 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     default: [],
     help: 'destinations the egress policy allows (repeatable): host, *.domain, [:port]',
   },
+  {
+    key: 'pushAllow',
+    flag: 'push-allow',
+    kind: 'push-rules',
+    default: [],
+    help: 'REGISTRY/REPO-PATTERN the build may push to (repeatable; * within a path component, ** across; no port means 443); writes elsewhere are refused 403 before reaching the registry; none: all allowed',
+  },
+  {
+    key: 'registryAuth',
+    flag: 'registry-auth',
+    kind: 'path',
+    default: null,
+    help: "Docker config.json (auths: auth, username/password, identitytoken) whose credentials the proxy presents to those registries in place of the client's, with per-request scoped tokens; re-read when it changes",
+  },
+  {
+    key: 'attachAttestations',
+    flag: 'attach-attestations',
+    kind: 'switch',
+    default: 'false',
+    help: 'after each acknowledged push, store the signed per-image statement in its repository under sha256-<hex>.att (cosign verify-attestation --type slsaprovenance1 finds it), with --registry-auth credentials where the registry has some',
+  },
 ];
 
 export function envName(flag: string): string {
@@ -320,7 +350,11 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     parsed = parseArgs({
       args: [...argv],
       options: Object.fromEntries(
-        RUN_OPTIONS.map((o) => [o.flag, { type: 'string' as const, multiple: isMultiple(o.kind) }]),
+        RUN_OPTIONS.map((o) =>
+          o.kind === 'switch'
+            ? [o.flag, { type: 'boolean' as const }]
+            : [o.flag, { type: 'string' as const, multiple: isMultiple(o.kind) }],
+        ),
       ),
       strict: true,
       allowPositionals: false,
@@ -332,7 +366,8 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   const values: Record<string, unknown> = {};
   for (const spec of RUN_OPTIONS) {
-    const fromArgv = parsed.values[spec.flag] as string | string[] | undefined;
+    const given = parsed.values[spec.flag] as string | string[] | boolean | undefined;
+    const fromArgv = typeof given === 'boolean' ? String(given) : given;
     const fromEnv = env[envName(spec.flag)];
     let raw: string | readonly string[] | null = spec.default;
     if (fromArgv !== undefined) raw = fromArgv;
@@ -369,7 +404,7 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
 }
 
 function isMultiple(kind: Kind): boolean {
-  return kind === 'list' || kind === 'patterns' || kind === 'cidrs';
+  return kind === 'list' || kind === 'patterns' || kind === 'cidrs' || kind === 'push-rules';
 }
 
 function splitList(text: string): string[] {
@@ -384,13 +419,6 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
   if (raw === null) return null;
   if (Array.isArray(raw)) {
     if (spec.kind === 'patterns') return raw.map((p) => parseHostPattern(option, p));
-    if (spec.kind === 'cidrs')
-      return raw.map((p) => {
-        const cidr = parseCidr(p);
-        if (cidr === null)
-          throw new InvalidOptionError(option, `"${p}" must be an IP address or CIDR like 10.0.0.0/8`);
-        return cidr;
-      });
     return raw.map((p) => {
       if (p === '') throw new InvalidOptionError(option, 'must not be empty');
       return p;
@@ -409,6 +437,9 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
         throw new InvalidOptionError(option, 'must be a whole number ≥ 1');
       return Number(text);
     }
+    case 'switch':
+      if (text !== 'true' && text !== 'false') throw new InvalidOptionError(option, 'must be true or false');
+      return text === 'true';
     case 'level':
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(text)) {
         throw new InvalidOptionError(option, 'must be one of fatal, error, warn, info, debug, trace');

@@ -106,6 +106,23 @@ export interface ExchangePlan {
    * and the upstream never gets the whole body. The hot path does not know why it waits.
    */
   readonly beforeRequestEnd?: (request: BodyRecord, exchangeId: string) => Promise<void>;
+  /**
+   * Answer the request in the proxy's name and never contact the upstream: no byte of it goes
+   * out. A later stage's policy decides; the hot path does not know why. The exchange is
+   * recorded as synthesized, with `failure.code` set to the refusal's code.
+   */
+  readonly refuse?: Refusal;
+}
+
+/** A response the proxy gives instead of forwarding. */
+export interface Refusal {
+  readonly status: number;
+  /** Stable code: the exchange's `failure.code` and the `x-provenance-proxy-error` header. */
+  readonly code: string;
+  readonly contentType: string;
+  readonly body: string;
+  /** Said in the exchange's failure (logs, journal): must hold no secret. */
+  readonly reason: string;
 }
 
 export const NO_PLAN: ExchangePlan = Object.freeze({
@@ -113,6 +130,24 @@ export const NO_PLAN: ExchangePlan = Object.freeze({
   captureResponseBytes: 0,
   continueRequestHash: null,
 });
+
+/**
+ * Headers to present upstream in place of the client's (a later stage's own credentials).
+ * `remove` is applied first, then `set`. Values never reach records: they are not allow-listed.
+ */
+export interface UpstreamHeaderRewrite {
+  readonly remove: readonly string[];
+  readonly set: Readonly<Record<string, string>>;
+  /** Told the upstream's status once its answer arrives (e.g. a 401: the credential went stale). */
+  readonly onAnswer?: (status: number) => void;
+}
+
+/**
+ * Asked once per request, before the upstream is contacted. null (synchronously): forward as
+ * the client sent it, at no cost. A promise: the request waits (its body paused) until it
+ * settles; a rejection answers 502 with the error's message, which must hold no secret.
+ */
+export type UpstreamHeadersHook = (head: RequestHead) => Promise<UpstreamHeaderRewrite> | null;
 
 /** The hook later stages give the hot path. Must be synchronous and cheap. */
 export type ExchangePlanner = (head: RequestHead) => ExchangePlan;

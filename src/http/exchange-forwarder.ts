@@ -17,6 +17,8 @@ import type {
   ExchangeSink,
   RequestHead,
   TunnelRecord,
+  UpstreamHeaderRewrite,
+  UpstreamHeadersHook,
 } from './completed-exchange.js';
 import { allowedRequestHeaders, allowedResponseHeaders } from './header-allowlist.js';
 import { RequestEndGate } from './request-end-gate.js';
@@ -71,6 +73,8 @@ export interface ForwarderDeps {
   readonly captureBudget?: CaptureBudget;
   /** The destination policy's lookup for sockets to `port` (net/destination-policy.ts). */
   readonly lookupFor: (port: number) => LookupFunction;
+  /** A later stage's credentials for the upstream (see UpstreamHeadersHook). */
+  readonly upstreamHeaders?: UpstreamHeadersHook;
 }
 
 const UPGRADE_ANSWER_TIMEOUT_MS = 30_000;
@@ -110,6 +114,8 @@ interface InFlight {
   refused: boolean;
   answerTimer: NodeJS.Timeout | null;
   completed: boolean;
+  /** The upstream-headers hook wants to hear the upstream's status. */
+  onAnswer: ((status: number) => void) | null;
 }
 
 /**
@@ -226,6 +232,7 @@ export class ExchangeForwarder {
       refused: false,
       answerTimer: null,
       completed: false,
+      onAnswer: null,
     };
     this.#inFlight.set(req, state);
     this.#active++;
@@ -237,6 +244,54 @@ export class ExchangeForwarder {
     res.on('error', () => res.destroy());
     res.once('close', () => this.#clientClosed(res, state));
 
+    if (plan.refuse) {
+      this.#refuse(plan.refuse, req, res, state);
+      return;
+    }
+    const rewrite = this.#upstreamHeaders(head);
+    if (rewrite === null) {
+      this.#relay(req, res, state, plan);
+      return;
+    }
+    // Nothing moves until the headers are known: the tap already listens, so hold the body.
+    req.pause();
+    rewrite.then(
+      (headers) => {
+        if (state.clientClosed || state.completed) return;
+        for (const name of headers.remove) delete req.headers[name];
+        for (const [name, value] of Object.entries(headers.set)) req.headers[name] = value;
+        state.onAnswer = headers.onAnswer ?? null;
+        this.#relay(req, res, state, plan);
+      },
+      (error: Error) => {
+        state.failure = { code: 'upstream_credentials_unavailable', message: error.message };
+        this.#deps.logger.warn(
+          { authority: target.authority, target: redactUrl(originTarget), reason: error.message },
+          'no upstream credentials for this request; answered 502',
+        );
+        req.resume();
+        this.#answerItself(
+          res,
+          state,
+          502,
+          'upstream_credentials_unavailable',
+          `provenance-proxy: ${error.message}\n`,
+        );
+      },
+    );
+  }
+
+  #upstreamHeaders(head: RequestHead): Promise<UpstreamHeaderRewrite> | null {
+    if (this.#deps.upstreamHeaders === undefined) return null;
+    try {
+      return this.#deps.upstreamHeaders(head);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  #relay(req: IncomingMessage, res: ServerResponse, state: InFlight, plan: ExchangePlan): void {
+    const target = state.target;
     const gate = plan.beforeRequestEnd ? this.#gate(plan.beforeRequestEnd, req, res, state) : null;
     this.#proxy.web(
       req,
@@ -448,6 +503,24 @@ export class ExchangeForwarder {
     return gate;
   }
 
+  /**
+   * A plan's refusal: answered here before any upstream connection exists, so nothing of the
+   * request leaves the proxy. The body the client may still send is read (hashed, discarded)
+   * so the client reads the answer rather than a reset.
+   */
+  #refuse(
+    refusal: NonNullable<ExchangePlan['refuse']>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: InFlight,
+  ) {
+    state.refused = true;
+    state.failure = { code: refusal.code, message: refusal.reason };
+    this.#deps.metrics.refusals.inc({ code: refusal.code });
+    req.resume();
+    this.#answerItself(res, state, refusal.status, refusal.code, refusal.body, refusal.contentType);
+  }
+
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     const state = this.#inFlight.get(req);
     if (!state || state.completed) return;
@@ -469,6 +542,13 @@ export class ExchangeForwarder {
       return;
     }
     state.status = proxyRes.statusCode ?? null;
+    if (state.onAnswer !== null && state.status !== null) {
+      try {
+        state.onAnswer(state.status);
+      } catch (error) {
+        this.#deps.logger.error({ err: error }, 'an upstream-headers answer callback failed');
+      }
+    }
     state.responseHeaders = allowedResponseHeaders(proxyRes.headers);
     state.upstreamResponse = proxyRes;
     const tap = new BodyTap(state.captureResponseBytes, null, this.#deps.captureBudget);
@@ -533,7 +613,14 @@ export class ExchangeForwarder {
    * arrived, http-proxy is writing that response, and anything written now would go after
    * (or into) it. Such a response is cut instead.
    */
-  #answerItself(res: ServerResponse, state: InFlight, status: number, code: string, body: string): void {
+  #answerItself(
+    res: ServerResponse,
+    state: InFlight,
+    status: number,
+    code: string,
+    body: string,
+    contentType = 'text/plain; charset=utf-8',
+  ): void {
     if (state.responseTap !== null || state.clientClosed || res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -541,7 +628,7 @@ export class ExchangeForwarder {
     state.synthesized = true;
     state.status = status;
     res.writeHead(status, {
-      'content-type': 'text/plain; charset=utf-8',
+      'content-type': contentType,
       'content-length': Buffer.byteLength(body),
       'x-provenance-proxy-error': code,
       connection: 'close',

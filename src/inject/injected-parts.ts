@@ -119,6 +119,8 @@ function sidecarArgs(config: InjectorConfig): string[] {
       ? [`--grafeas-url=${config.store.url}`, `--grafeas-project=${config.store.project}`]
       : []),
     ...(config.store && secrets.storeToken ? [`--grafeas-token-file=${SECRET_DIR}/store/token`] : []),
+    // A kubernetes.io/dockerconfigjson Secret, mounted as a directory (not subPath) so updates reach it.
+    ...(secrets.registryCredentials ? [`--registry-auth=${SECRET_DIR}/registry/.dockerconfigjson`] : []),
     ...config.policy.intercept.map((p) => `--intercept=${p}`),
     ...config.policy.tunnel.map((p) => `--tunnel=${p}`),
   ];

@@ -16,6 +16,7 @@ export class ProxyMetrics {
   readonly egressPolicyDecisions: Counter<'verdict' | 'captured_by'>;
   readonly captureBudgetExceeded: Counter;
   readonly capturedBytesInFlight: Gauge;
+  readonly refusals: Counter<'code'>;
   /** What capturedBytesInFlight reports at each scrape (the capture budget sets it). */
   capturedBytesSource: () => number = () => 0;
   readonly destinationsRefused: Counter<'rule'>;
@@ -50,6 +51,12 @@ export class ProxyMetrics {
       name: 'provenance_proxy_leaf_cache_lookups_total',
       help: 'Leaf certificate cache lookups by result (hit, miss)',
       labelNames: ['result'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'provenance_proxy_refused_requests_total',
+      help: "Requests the proxy answered itself by a later stage's decision, never sent upstream, by code (e.g. push_denied)",
+      labelNames: ['code'],
       registers,
     });
     this.upstreamErrors = new Counter({

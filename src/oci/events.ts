@@ -205,7 +205,21 @@ export type AnomalyCode =
   /** A manifest GET answered 206 with part of the manifest: read, but no digest can be computed. */
   | 'manifest_read_partial';
 
+/** A write the push policy (`--push-allow`) refused: the proxy answered 403 and the registry never saw it. */
+export interface PushRefusedEvent extends EventBase {
+  readonly type: 'pushRefused';
+  readonly registry: string;
+  /** null when the request named no repository the proxy could read. */
+  readonly repository: string | null;
+  readonly method: string;
+  /** The route kind (`upload-start`, `manifest-put`, …, or `invalid`). */
+  readonly route: string;
+  /** The message the client was given (names the rules). */
+  readonly reason: string;
+}
+
 export type OciEvent =
+  | PushRefusedEvent
   | BlobUploadedEvent
   | BlobMountedEvent
   | BlobPresentEvent

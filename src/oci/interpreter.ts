@@ -21,6 +21,7 @@ import {
   type ParsedManifest,
   parseManifest,
 } from './manifest.js';
+import { PUSH_DENIED_CODE } from './push-policy.js';
 import {
   findRedirect,
   NO_REDIRECTS,
@@ -93,6 +94,8 @@ export function interpret(
   const route = classifyRoute(exchange.method, exchange.target);
   // A response the proxy made up (a 502 for an unreachable upstream) acknowledges nothing; but
   // a manifest that went upstream whole may be stored all the same: that is said, not dropped.
+  if (exchange.synthesized && exchange.failure?.code === PUSH_DENIED_CODE)
+    return { state, events: [pushRefused(exchange, route)] };
   if (exchange.synthesized || exchange.status === null) {
     if (route.kind !== 'manifest-put' || !exchange.requestRelayed || !exchange.request.complete)
       return { state, events: [] };
@@ -104,6 +107,20 @@ export function interpret(
   context.noteChallenge(route);
   if (!context.followRedirect()) context.dispatch(route);
   return { state: context.state, events: context.events };
+}
+
+/** The planner refused this write (push-policy.ts); the registry never saw it. */
+function pushRefused(exchange: CompletedExchange, route: OciRoute): OciEvent {
+  return {
+    type: 'pushRefused',
+    exchangeId: exchange.id,
+    at: exchange.finishedAt,
+    registry: exchange.authority.toLowerCase(),
+    repository: 'name' in route ? route.name : null,
+    method: exchange.method.toUpperCase(),
+    route: route.kind,
+    reason: exchange.failure?.message ?? '',
+  };
 }
 
 const MAX_TOKEN_REALMS = 256;

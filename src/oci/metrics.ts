@@ -12,6 +12,7 @@ export class OciMetrics {
   readonly digestMismatches: Counter<'context' | 'source'>;
   readonly genericArtifacts: Counter<'direction'>;
   readonly anomalies: Counter<'code'>;
+  readonly pushRefusals: Counter<'route'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -43,6 +44,12 @@ export class OciMetrics {
       name: 'provenance_proxy_generic_artifacts_total',
       help: 'Non-OCI bodies recorded, by direction (download, upload)',
       labelNames: ['direction'],
+      registers,
+    });
+    this.pushRefusals = new Counter({
+      name: 'provenance_proxy_push_refusals_total',
+      help: 'Registry writes refused by --push-allow (answered 403, never sent upstream), by route',
+      labelNames: ['route'],
       registers,
     });
     this.anomalies = new Counter({
@@ -87,6 +94,9 @@ export class OciMetrics {
           break;
         case 'ociAnomaly':
           this.anomalies.inc({ code: event.code });
+          break;
+        case 'pushRefused':
+          this.pushRefusals.inc({ route: event.route });
           break;
         default:
           break;

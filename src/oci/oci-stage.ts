@@ -5,6 +5,7 @@ import { INITIAL_INTERPRETER_STATE, type InterpreterState, interpret } from './i
 import { type InterpreterOptions, resolveInterpreterOptions } from './interpreter-options.js';
 import { createOciPlanner } from './planner.js';
 import type { PushAttemptRecorder } from './push-attempts.js';
+import type { PushPolicy } from './push-policy.js';
 
 /**
  * The interpreter with its state held in one place: the planner reads that state at request
@@ -22,12 +23,13 @@ export function createOciStage(
   overrides: Partial<InterpreterOptions> = {},
   logger?: Logger,
   recordAttempt: PushAttemptRecorder | null = null,
+  pushPolicy: PushPolicy | null = null,
 ): OciStage {
   const options = resolveInterpreterOptions(overrides);
   let state: InterpreterState = INITIAL_INTERPRETER_STATE;
   return {
     options,
-    planner: createOciPlanner(() => state, options, recordAttempt),
+    planner: createOciPlanner(() => state, options, recordAttempt, pushPolicy),
     accept(exchange) {
       try {
         const result = interpret(state, exchange, options);

@@ -3,6 +3,7 @@ import { type InterpreterState, referenceValue } from './interpreter.js';
 import type { InterpreterOptions } from './interpreter-options.js';
 import { normaliseContentType } from './manifest.js';
 import type { PushAttemptRecorder } from './push-attempts.js';
+import { type PushPolicy, pushRefusal } from './push-policy.js';
 import { findRedirect } from './redirects.js';
 import { classifyRoute } from './route.js';
 import { isTokenCandidate, TOKEN_RESPONSE_CAPTURE_LIMIT } from './token-realms.js';
@@ -12,6 +13,7 @@ import { hashSeedFor, sessionKey } from './upload-sessions.js';
  * Decides, at a request head, what the hot path must keep of its bodies: manifest bodies are
  * captured (up to the limit), and upload-session bodies continue the session's committed hash.
  * With a recorder, a manifest PUT's end is held until its attempt is durable (push-attempts.ts).
+ * With a push policy, a write to a repository it does not allow is refused outright (push-policy.ts).
  * Synchronous and cheap: one route classification and one map lookup.
  */
 export function planExchange(
@@ -19,9 +21,12 @@ export function planExchange(
   head: RequestHead,
   options: InterpreterOptions,
   recordAttempt: PushAttemptRecorder | null = null,
+  pushPolicy: PushPolicy | null = null,
 ): ExchangePlan {
   const method = head.method.toUpperCase();
   const route = classifyRoute(method, head.target);
+  const refuse = pushRefusal(pushPolicy, head.authority.toLowerCase(), method, route);
+  if (refuse !== null) return { ...NO_PLAN, refuse };
   switch (route.kind) {
     case 'manifest-put': {
       const plan = capture(options.manifestCaptureLimit, 0);
@@ -66,8 +71,9 @@ export function createOciPlanner(
   currentState: () => InterpreterState,
   options: InterpreterOptions,
   recordAttempt: PushAttemptRecorder | null = null,
+  pushPolicy: PushPolicy | null = null,
 ): ExchangePlanner {
-  return (head) => planExchange(currentState(), head, options, recordAttempt);
+  return (head) => planExchange(currentState(), head, options, recordAttempt, pushPolicy);
 }
 
 /** Same as the contract's NO_PLAN; declared here because this stage imports only types from the hot path. */

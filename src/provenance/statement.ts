@@ -27,6 +27,7 @@ export const BYPRODUCT_URNS = Object.freeze({
   egress: 'urn:provenance-proxy:byproduct:egress-summary',
   mismatches: 'urn:provenance-proxy:byproduct:digest-disagreements',
   anomalies: 'urn:provenance-proxy:byproduct:oci-anomalies',
+  pushRefusals: 'urn:provenance-proxy:byproduct:push-refusals',
 });
 
 /** The build as the platform identifies it (downward API, environment). Absent parts are null. */
@@ -120,6 +121,8 @@ export function imageStatement(
   record: BuildRecord,
   context: StatementContext,
   image: { readonly registry: string; readonly repository: string; readonly digest: string },
+  /** Also a child of a pushed index (its own statement, for verifiers that check each platform image). */
+  orChild = false,
 ): InTotoStatement | null {
   const images = resolveImages(record);
   const found = images.find(
@@ -128,7 +131,8 @@ export function imageStatement(
       candidate.repository === image.repository &&
       candidate.digest === image.digest,
   );
-  if (found === undefined || found.role !== 'output') return null;
+  if (found === undefined) return null;
+  if (found.role !== 'output' && !(orChild && found.role === 'child')) return null;
   return statement([subjectOf(found)], record, context, images);
 }
 
@@ -362,6 +366,21 @@ function byproductsOf(
           detail: a.detail,
           ...(a.digest === undefined ? {} : { digest: a.digest }),
           ...(a.reference === undefined ? {} : { reference: a.reference }),
+        })),
+      },
+    });
+  }
+  if (record.pushRefusals.length > 0) {
+    byproducts.push({
+      name: 'push-refusals',
+      uri: BYPRODUCT_URNS.pushRefusals,
+      annotations: {
+        refusals: record.pushRefusals.map((r) => ({
+          registry: r.registry,
+          repository: r.repository,
+          method: r.method,
+          route: r.route,
+          reason: r.reason,
         })),
       },
     });

@@ -8,6 +8,7 @@ import type {
   ManifestPresentEvent,
   OciAnomalyEvent,
   OciEvent,
+  PushRefusedEvent,
 } from '../oci/events.js';
 import {
   type RecordedManifestPull,
@@ -76,6 +77,7 @@ export class BuildRecord {
   private readonly presentManifestList: ManifestPresentEvent[] = [];
   private readonly deletionList: RecordedDeletion[] = [];
   private readonly anomalyList: OciAnomalyEvent[] = [];
+  private readonly refusalList: PushRefusedEvent[] = [];
 
   static from(events: Iterable<OciEvent>): BuildRecord {
     const record = new BuildRecord();
@@ -130,6 +132,9 @@ export class BuildRecord {
       case 'ociAnomaly':
         if (this.firstTime(event)) this.anomalyList.push(event);
         return;
+      case 'pushRefused':
+        if (this.firstTime(event)) this.refusalList.push(event);
+        return;
     }
   }
 
@@ -167,6 +172,10 @@ export class BuildRecord {
   }
   get anomalies(): readonly OciAnomalyEvent[] {
     return this.anomalyList;
+  }
+  /** Writes the push policy refused (each distinct one once). */
+  get pushRefusals(): readonly PushRefusedEvent[] {
+    return this.refusalList;
   }
 
   /** What the record knows, now, about one blob in one repository. */

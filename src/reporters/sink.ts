@@ -9,6 +9,8 @@ export interface SignedReport {
   readonly kind: 'image' | 'build';
   readonly statement: InTotoStatement;
   readonly envelope: DsseEnvelope;
+  /** For `image` reports: the image the statement is about (registry authority, repository, digest). */
+  readonly image?: { readonly registry: string; readonly repository: string; readonly digest: string };
 }
 
 /** A place provenance goes to. Small on purpose: Grafeas, files, and later OCI referrers. */

@@ -73,6 +73,10 @@ t.test('a labelled pod gets the sidecar, trust, proxy variables and the status a
     (sidecar!.args as string[]).includes('--grafeas-url=http://provenance-store.provenance-system.svc:8080'),
   );
   t.ok((sidecar!.args as string[]).includes(`--ca-cert-out=${CA_CERT}`));
+  t.ok(
+    (sidecar!.args as string[]).includes('--registry-auth=/etc/provenance-proxy/registry/.dockerconfigjson'),
+    'the registry credentials Secret is presented by the sidecar',
+  );
   t.equal(clone!.name, 'clone', "the pod's own init containers run after the sidecar");
   for (const c of [clone!, result.spec.containers[0]!]) {
     const env = envOf(c);

@@ -1,13 +1,13 @@
 // Each auth kind through the proxy: Basic (with relative Location headers) and bearer tokens
 // from a token server the proxy also intercepts. The record must equal the registries'
 // contents, and no credential or token may reach the proxy's logs or journal.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { assertRecordedExactly, repositories } from '../support/assert-recorded.js';
 import { LAB_CREDENTIALS, startLab } from '../support/lab.js';
 import { buildLocalImage } from '../support/local-images.js';
 import { observedBlobs } from '../support/registry-log.js';
+import { filesBelow } from '../support/secret-scan.js';
 
 const lab = await startLab({
   name: 'auth',
@@ -87,10 +87,3 @@ t.test('no password, Basic header or token in the proxy log or data dir', async 
     t.same(secrets.filter((secret) => text.includes(secret)).length, 0, `${file} holds no secret`);
   }
 });
-
-async function filesBelow(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath ?? entry.path, entry.name));
-}

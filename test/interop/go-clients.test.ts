@@ -66,7 +66,7 @@ const cosign = findTool('cosign');
 t.test(
   'cosign sign: a signature under the sha256-<hex>.sig tag',
   {
-    skip: cosign === undefined ? 'cosign not installed (WITH_COSIGN=1 scripts/install-test-deps.sh)' : false,
+    skip: cosign === undefined ? 'cosign not installed (scripts/install-test-deps.sh builds it)' : false,
   },
   async (t) => {
     const env = { COSIGN_PASSWORD: 'interop', COSIGN_YES: 'true' };

@@ -39,6 +39,8 @@ export interface LabOptions {
   withProxy?: boolean;
   /** How the proxy under test is started (extra arguments, environment, another command). */
   proxy?: Omit<StartProxyOptions, 'dir' | 'upstreamCaPath'>;
+  /** Extra `run` arguments for the proxy, made once the registries are up (their ports are known). */
+  proxyArgs?: (registry: (kind: RegistryKind) => RunningRegistry) => string[];
 }
 
 export interface Lab {
@@ -55,6 +57,8 @@ export interface Lab {
   clients: Clients;
   /** The same clients (same storage and caches) talking to the registries directly. */
   directClients: Clients;
+  /** Clients through the proxy whose auth file holds no credential at all (a build that holds none). */
+  clientsWithoutCredentials(): Promise<Clients>;
   /** Waits until the proxy has applied every exchange completed so far (see settle-barrier.ts). */
   settle(): Promise<void>;
   /** Settles, then holds the proxy's /v1/images against what the given registries hold. */
@@ -115,9 +119,19 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     cleanups.push(() => registry.stop());
   }
 
+  const startedRegistry = (kind: RegistryKind): RunningRegistry => {
+    const registry = registries.get(kind);
+    if (registry === undefined) throw new LabSetupError(`the lab was started without the ${kind} registry`);
+    return registry;
+  };
   let proxy: RunningProxy | undefined;
   if (options.withProxy !== false) {
-    proxy = await startProxy({ ...options.proxy, dir, upstreamCaPath: ca.caCertPath });
+    proxy = await startProxy({
+      ...options.proxy,
+      dir,
+      upstreamCaPath: ca.caCertPath,
+      extraArgs: [...(options.proxy?.extraArgs ?? []), ...(options.proxyArgs?.(startedRegistry) ?? [])],
+    });
     const started = proxy;
     cleanups.push(() => started.stop());
   }
@@ -158,11 +172,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     ca,
     directTrust,
     tokenServer,
-    registry(kind) {
-      const registry = registries.get(kind);
-      if (registry === undefined) throw new LabSetupError(`the lab was started without the ${kind} registry`);
-      return registry;
-    },
+    registry: startedRegistry,
     proxy() {
       if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');
       return proxy;
@@ -170,6 +180,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     fixtures,
     clients,
     directClients: clients.withRoute(directRoute),
+    async clientsWithoutCredentials() {
+      if (proxiedRoute === undefined) throw new LabSetupError('the lab was started without the proxy');
+      const bare = await Clients.create({
+        dir: join(dir, 'clients-without-credentials'),
+        route: proxiedRoute,
+      });
+      cleanups.push(() => bare.dispose());
+      return bare;
+    },
     settle,
     async compare(targets) {
       if (proxy === undefined) throw new LabSetupError('the lab was started without the proxy');

@@ -44,6 +44,8 @@ export interface RunningTokenServer {
    * the proxy's logs or journal.
    */
   issuedTokens: string[];
+  /** The scopes asked for, token by token (same order as issuedTokens): what each token was minted for. */
+  mintedScopes: string[][];
   close(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
   const x5c = [new X509Certificate(options.ca.tokenSigningCertPem).raw.toString('base64')];
   const requests: TokenRequestRecord[] = [];
   const issuedTokens: string[] = [];
+  const mintedScopes: string[][] = [];
 
   const server: Server = createServer(
     { cert: options.ca.serverCertPem, key: options.ca.serverKeyPem },
@@ -118,6 +121,7 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
       signingKey,
     );
     issuedTokens.push(token);
+    mintedScopes.push([...scopes]);
     res.writeHead(200, { 'content-type': 'application/json' }).end(
       JSON.stringify({
         token,
@@ -138,6 +142,7 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
     issuer: options.issuer,
     requests,
     issuedTokens,
+    mintedScopes,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
