@@ -419,6 +419,14 @@ function convert(spec: OptionSpec, raw: string | readonly string[] | null): unkn
   if (raw === null) return null;
   if (Array.isArray(raw)) {
     if (spec.kind === 'patterns') return raw.map((p) => parseHostPattern(option, p));
+    if (spec.kind === 'cidrs')
+      return raw.map((p) => {
+        const cidr = parseCidr(p);
+        if (cidr === null)
+          throw new InvalidOptionError(option, `"${p}" must be an IP address or CIDR like 10.0.0.0/8`);
+        return cidr;
+      });
+    if (spec.kind === 'push-rules') return raw.map((p) => parsePushRule(option, p));
     return raw.map((p) => {
       if (p === '') throw new InvalidOptionError(option, 'must not be empty');
       return p;
