@@ -11,26 +11,20 @@ import { inTotoSlsaProvenanceV1Of, noteIdForBuilder } from '../../src/grafeas/pr
 import type { InTotoStatement } from '../../src/provenance/statement-types.js';
 import { startStore } from '../../src/store/start-store.js';
 import { StoreCredentials } from '../../src/store/store-credentials.js';
-import { ecdsaKeyFiles } from '../signing/keys.js';
 import { buildNote } from '../store/store-client.js';
 import { bearer, type TestToken, writeTokensFile } from '../store/store-tokens.js';
-import { startLab } from '../support/lab.js';
 import { waitUntil } from '../support/wait-until.js';
-import { assertCliBuilt, runVerify } from './support/cli.js';
-import { labPath, pushThroughProxy, startReportingProxy } from './support/reporting-lab.js';
+import { runVerify } from './support/cli.js';
+import {
+  labPath,
+  pushThroughProxy,
+  startReportingLab,
+  startReportingProxy,
+} from './support/reporting-lab.js';
 import { prepareStore } from './support/store-process.js';
 import { listBuildOccurrences, type StoredEnvelope } from './support/store-reader.js';
 
-await assertCliBuilt();
-const lab = await startLab({
-  name: 'e2e-look-alike',
-  teardown: (fn) => t.teardown(fn),
-  registries: ['open'],
-  withProxy: false,
-});
-const registry = lab.registry('open');
-const keys = ecdsaKeyFiles();
-t.teardown(() => keys.cleanup());
+const { lab, registry, keys } = await startReportingLab('e2e-look-alike', (fn) => t.teardown(fn));
 
 const project = 'builds';
 const tokens = {

@@ -6,14 +6,11 @@
 // answer after it committed, once with the proxy alive and once killed before it hears back (d).
 // (e) holds the build statement to "all subjects" across a restart mid-build.
 import t, { type Test } from 'tap';
-import { ecdsaKeyFiles } from '../signing/keys.js';
 import type { FIXTURE } from '../support/fixture-images.js';
 import { readRegistryContents } from '../support/ground-truth.js';
-import { startLab } from '../support/lab.js';
 import type { RunningProxy } from '../support/proxy.js';
 import { waitUntil } from '../support/wait-until.js';
 import { type RelayedRequest, startAnswerRelay } from './support/answer-relay.js';
-import { assertCliBuilt } from './support/cli.js';
 import { outboxDepth, retriedDeliveries } from './support/outbox-gauge.js';
 import {
   type AcknowledgedPush,
@@ -22,6 +19,7 @@ import {
   pushThroughProxy,
   type ReportingProxy,
   registryDigest,
+  startReportingLab,
   startReportingProxy,
 } from './support/reporting-lab.js';
 import { prepareStore } from './support/store-process.js';
@@ -34,16 +32,7 @@ import {
 
 const SINK = 'grafeas';
 
-await assertCliBuilt();
-const lab = await startLab({
-  name: 'e2e-outage',
-  teardown: (fn) => t.teardown(fn),
-  registries: ['open'],
-  withProxy: false,
-});
-const registry = lab.registry('open');
-const keys = ecdsaKeyFiles();
-t.teardown(() => keys.cleanup());
+const { lab, registry, keys } = await startReportingLab('e2e-outage', (fn) => t.teardown(fn));
 // One store for the whole file, stopped and started again on the same data directory and port;
 // each scenario reports to its own project so the counts stay apart.
 const store = await prepareStore({ home: labPath(lab, 'store') });

@@ -12,32 +12,21 @@ import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
-import { ecdsaKeyFiles } from '../signing/keys.js';
 import { writeTokensFile } from '../store/store-tokens.js';
-import { startLab } from '../support/lab.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { RegistryClient } from '../support/registry-client.js';
 import { runCommand } from '../support/run-command.js';
 import { waitUntil } from '../support/wait-until.js';
-import { assertCliBuilt, cliPath } from './support/cli.js';
+import { cliPath } from './support/cli.js';
 import { metricSample, outboxDepth } from './support/outbox-gauge.js';
 import { startRefusingRelay } from './support/refusing-relay.js';
-import { labPath, pushThroughProxy, TEST_RETRY_ARGS } from './support/reporting-lab.js';
+import { labPath, pushThroughProxy, startReportingLab, TEST_RETRY_ARGS } from './support/reporting-lab.js';
 import { prepareStore } from './support/store-process.js';
 
 const STORE_TOKEN = 'store-token-5f1c0a7e9b';
 const STORE_LIMIT = 1024 * 1024;
 
-await assertCliBuilt();
-const lab = await startLab({
-  name: 'e2e-delivery',
-  teardown: (fn) => t.teardown(fn),
-  registries: ['open'],
-  withProxy: false,
-});
-const registry = lab.registry('open');
-const keys = ecdsaKeyFiles();
-t.teardown(() => keys.cleanup());
+const { lab, registry, keys } = await startReportingLab('e2e-delivery', (fn) => t.teardown(fn));
 // What the proxy presents to the store (--grafeas-token-file).
 const storeTokenFile = labPath(lab, 'store-token');
 await writeFile(storeTokenFile, `${STORE_TOKEN}\n`, { mode: 0o600 });

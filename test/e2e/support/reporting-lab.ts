@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ecdsaKeyFiles, type KeyFiles } from '../../signing/keys.js';
 import type { Clients } from '../../support/clients.js';
 import type { FIXTURE } from '../../support/fixture-images.js';
 import { readRegistryContents } from '../../support/ground-truth.js';
-import type { Lab } from '../../support/lab.js';
+import { type Lab, startLab } from '../../support/lab.js';
 import { type RunningProxy, startProxy } from '../../support/proxy.js';
 import type { RunningRegistry } from '../../support/registry.js';
 import { waitUntil } from '../../support/wait-until.js';
+import { assertCliBuilt } from './cli.js';
 import { imageResourceUrl, listBuildOccurrences, type StoredOccurrence } from './store-reader.js';
 
 export interface ReportingProxyOptions {
@@ -35,6 +37,29 @@ export interface ReportingProxy {
  * the same.
  */
 export const TEST_RETRY_ARGS = ['--report-retry-base', '20ms', '--report-retry-max', '250ms'];
+
+export interface ReportingLab {
+  /** Started with the open registry and no proxy of its own: each scenario starts its own. */
+  readonly lab: Lab;
+  readonly registry: RunningRegistry;
+  /** An ECDSA P-256 signing key pair for the proxies under test. */
+  readonly keys: KeyFiles;
+}
+
+/**
+ * What every reporting e2e file starts with: the CLI built, a lab with the open registry, a
+ * signing key pair; all of it torn down with the test.
+ */
+export async function startReportingLab(
+  name: string,
+  teardown: (fn: () => unknown) => void,
+): Promise<ReportingLab> {
+  await assertCliBuilt();
+  const lab = await startLab({ name, teardown, registries: ['open'], withProxy: false });
+  const keys = ecdsaKeyFiles();
+  teardown(() => keys.cleanup());
+  return { lab, registry: lab.registry('open'), keys };
+}
 
 /** Starts the proxy under test with a signing key and the Grafeas sink pointed at the store. */
 export async function startReportingProxy(options: ReportingProxyOptions): Promise<ReportingProxy> {
