@@ -18,8 +18,9 @@ import type { FIXTURE } from '../support/fixture-images.js';
 import { readRegistryContents } from '../support/ground-truth.js';
 import { startLab } from '../support/lab.js';
 import { postgresUnavailable, startPostgres } from '../support/postgres.js';
+import { requireTool } from '../support/tools.js';
 import { assertCliBuilt, runVerify } from './support/cli.js';
-import { cosignVerifiesAttestation, findCosign } from './support/cosign.js';
+import { cosignVerifiesAttestation } from './support/cosign.js';
 import { type KeyKind, opensslVerifiesEnvelope } from './support/openssl-dsse.js';
 import {
   type AcknowledgedPush,
@@ -251,10 +252,10 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
     t.notOk(refused.ok, 'openssl refuses the tampered payload');
   });
 
-  const cosign = findCosign();
+  // A required test dependency (scripts/install-test-deps.sh builds it): absent is a failure, not a skip.
+  const cosign = requireTool('cosign');
   await t.test(
     'cosign verify-blob-attestation accepts the stored envelope for the manifest the registry holds',
-    cosign === undefined ? { skip: 'cosign is absent (not on PATH nor in ~/go/bin)' } : {},
     async (t) => {
       const repositories = new Set(pushes.map((p) => p.repository));
       const contents = await readRegistryContents(registry, {

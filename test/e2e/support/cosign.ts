@@ -1,25 +1,8 @@
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type CommandResult, runCommand } from '../../support/run-command.js';
 import type { StoredEnvelope } from './store-reader.js';
-
-/** cosign on PATH, or where `go install` puts it; undefined when absent. */
-export function findCosign(): string | undefined {
-  const gobin = process.env.GOBIN ?? join(process.env.GOPATH ?? join(homedir(), 'go'), 'bin');
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), gobin];
-  return dirs
-    .map((dir) => join(dir, 'cosign'))
-    .find((path) => {
-      try {
-        accessSync(path, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-}
 
 /**
  * `cosign verify-blob-attestation` of an envelope against an artifact's bytes (its sha256 must be a
