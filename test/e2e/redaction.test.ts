@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { curl } from '../proxy/support/clients.js';
+import { curlStatusThroughProxy } from '../proxy/support/clients.js';
 import { startOrigin } from '../proxy/support/origin.js';
 import { testPki } from '../proxy/support/test-pki.js';
 import { freePort } from '../support/free-port.js';
@@ -36,20 +36,7 @@ function pathToken(): string {
   return value;
 }
 
-async function get(url: string, extra: string[] = []) {
-  return curl([
-    '--proxy',
-    proxy.url,
-    '--cacert',
-    proxy.caCertOutPath,
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    ...extra,
-    url,
-  ]);
-}
+const get = (url: string, extra: string[] = []) => curlStatusThroughProxy(proxy, url, extra);
 
 t.test('secrets in queries, paths and names are never recorded or logged', async (t) => {
   const base = `https://127.0.0.1:${origin.port}`;

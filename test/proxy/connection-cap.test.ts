@@ -5,7 +5,7 @@ import t from 'tap';
 import { startProxy } from '../support/proxy.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitUntil } from '../support/wait-until.js';
-import { connectTunnel, curl } from './support/clients.js';
+import { connectTunnel, curlStatusThroughProxy } from './support/clients.js';
 import { startOrigin } from './support/origin.js';
 import { testPki } from './support/test-pki.js';
 
@@ -41,18 +41,7 @@ t.test(
       await dir.remove();
     });
     const proxyPort = Number(new URL(proxy.url).port);
-    const curlThroughProxy = (url: string) =>
-      curl([
-        '--proxy',
-        proxy.url,
-        '--cacert',
-        proxy.caCertOutPath,
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        url,
-      ]);
+    const curlThroughProxy = (url: string) => curlStatusThroughProxy(proxy, url);
 
     // Fill the cap with intercepted tunnels and a plain keep-alive connection: both kinds count.
     const holders: net.Socket[] = [];

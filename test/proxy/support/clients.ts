@@ -25,6 +25,26 @@ export function curl(args: string[], input?: Buffer | string): Promise<CurlResul
   });
 }
 
+/** curl through `proxy`, trusting its CA, discarding the body: stdout is the HTTP status (000 when cut). */
+export function curlStatusThroughProxy(
+  proxy: { readonly url: string; readonly caCertOutPath: string },
+  url: string,
+  extra: readonly string[] = [],
+): Promise<CurlResult> {
+  return curl([
+    '--proxy',
+    proxy.url,
+    '--cacert',
+    proxy.caCertOutPath,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    ...extra,
+    url,
+  ]);
+}
+
 /** Opens a CONNECT tunnel through the proxy and returns the raw socket. */
 export function connectTunnel(
   proxyPort: number,
