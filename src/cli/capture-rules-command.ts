@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import {
   type CaptureRuleSet,
   captureRuleSet,
@@ -9,50 +8,17 @@ import {
   hookLine,
   resolversOf,
 } from '../capture/capture-rules.js';
+import { CAPTURE_RULES_COMMAND } from '../config/capture-rules-table.js';
+import { formatHelp, parseOptions } from '../config/option-table.js';
 import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
 
-const HELP = `Usage: provenance-proxy capture-rules --proxy-uid UID --transparent-port PORT [--apply] [--check]
-
-Prints the netfilter rules that send all of the pod's TCP egress to the proxy's
---transparent-listen port (except the proxy's own UID and loopback), redirect TCP
-from nested container networks, and drop UDP except DNS to the pod's resolvers.
-The rules live in chains of their own (PP_OUTPUT, PP_PREROUTING, PP_FILTER), hooked
-as the first rule of nat OUTPUT/PREROUTING and filter OUTPUT/FORWARD.
-
-Run it in the capture init container (the only one with NET_ADMIN).
-
-Options:
-  --proxy-uid UID         UID the proxy runs as (its connections are not redirected)
-  --transparent-port N    the proxy's transparent port
-  --resolv-conf PATH      where the resolvers are read (default /etc/resolv.conf)
-  --apply                 install with iptables-restore/ip6tables-restore --noflush (idempotent)
-  --check                 exit 1 when the live rules differ from this rule set
-  --help                  show this help
-
-Without ip6tables, --apply disables IPv6 in the pod (sysctl) instead, and says so.
-The rule-set hash printed last is what the proxy's provenance names.
-`;
-
 export async function captureRulesCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'proxy-uid': { type: 'string' },
-      'transparent-port': { type: 'string' },
-      'resolv-conf': { type: 'string' },
-      apply: { type: 'boolean' },
-      check: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
+  const parsed = parseOptions(CAPTURE_RULES_COMMAND, argv);
+  if (parsed === 'help') {
+    process.stdout.write(formatHelp(CAPTURE_RULES_COMMAND));
     return 0;
   }
-  const proxyUid = wholeNumber('--proxy-uid', values['proxy-uid'], 0, 2 ** 31 - 1);
-  const transparentPort = wholeNumber('--transparent-port', values['transparent-port'], 1, 65535);
-  const resolvConfPath = values['resolv-conf'] ?? '/etc/resolv.conf';
+  const { proxyUid, transparentPort, resolvConf: resolvConfPath, ...values } = parsed.values;
   let resolvConf: string;
   try {
     resolvConf = readFileSync(resolvConfPath, 'utf8');
@@ -120,13 +86,6 @@ function run(command: string, args: string[], input?: string): string {
 
 function hasCommand(command: string): boolean {
   return spawnSync(command, ['--version'], { stdio: 'ignore' }).error === undefined;
-}
-
-function wholeNumber(option: string, text: string | undefined, min: number, max: number): number {
-  const value = text === undefined ? Number.NaN : Number(text);
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new InvalidOptionError(option, `required, a whole number from ${min} to ${max}`);
-  return value;
 }
 
 /** A netfilter tool failed while applying or reading the rules. */

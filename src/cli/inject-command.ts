@@ -2,9 +2,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { parseDuration, parseListenAddress } from '../config/options.js';
-import { InvalidOptionError, type ProvenanceProxyError } from '../errors.js';
+import { INJECT_COMMAND } from '../config/inject-table.js';
+import { formatHelp, parseOptions } from '../config/option-table.js';
+import type { ProvenanceProxyError } from '../errors.js';
 import { admissionResponse, parseAdmissionReview } from '../inject/admission-review.js';
 import { ConfigSource } from '../inject/config-source.js';
 import { watchFiles } from '../inject/file-watcher.js';
@@ -12,94 +12,32 @@ import { type InjectionSource, planInjection } from '../inject/injection-plan.js
 import { mintWebhookCertificates, serviceHosts } from '../inject/webhook-certificates.js';
 import { createLogger, type Logger } from '../log/logger.js';
 
-const HELP = `Usage:
-  provenance-proxy inject --config FILE --tls-cert FILE --tls-key FILE [--listen H:P]
-                          [--reload-interval DURATION] [--log-level LEVEL]
-  provenance-proxy inject --bootstrap-certs DIR [--service NAME] [--namespace NS]
-                          [--host NAME_OR_IP]... [--days N]
-
-Serves the sidecar injector: a mutating admission webhook (admission.k8s.io/v1, JSONPatch)
-over TLS. POST /mutate/pod is for pods labelled provenance-proxy.dev/inject=true,
-POST /mutate/namespace for every pod of a namespace so labelled (a pod label "false" opts
-out there). GET /healthz and /readyz answer 200. See docs/injector.md.
-
-The config file (JSON) is reloaded when it changes; a bad reload keeps the last good
-config and logs why. The TLS pair is reloaded too (cert-manager renews it in place).
-
---bootstrap-certs DIR: the alternative to cert-manager. Mints a one-off CA, signs a serving
-certificate for the webhook Service with it, writes DIR/tls.crt, DIR/tls.key (0600) and
-DIR/ca.crt, forgets the CA key, and prints the caBundle (base64) on stdout.
-
-Options:
-  --config FILE              injector configuration (JSON)
-  --tls-cert FILE            serving certificate (PEM)
-  --tls-key FILE             its private key (PEM)
-  --listen H:P               default 0.0.0.0:8443
-  --reload-interval D        how often the files are checked (default 2s)
-  --log-level LEVEL          default info
-  --bootstrap-certs DIR      write a self-signed serving pair and print its caBundle
-  --service NAME             the webhook's Service (default provenance-proxy-injector)
-  --namespace NS             its namespace (default provenance-system)
-  --host NAME_OR_IP          an extra name or IP in the certificate (repeatable)
-  --days N                   validity (default 365)
-  --help                     show this help
-`;
-
 const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
 const ROUTES: Record<string, InjectionSource> = { '/mutate/pod': 'pod', '/mutate/namespace': 'namespace' };
 
 export async function injectCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      listen: { type: 'string' },
-      'reload-interval': { type: 'string' },
-      'log-level': { type: 'string' },
-      'bootstrap-certs': { type: 'string' },
-      service: { type: 'string' },
-      namespace: { type: 'string' },
-      host: { type: 'string', multiple: true },
-      days: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
+  const parsed = parseOptions(INJECT_COMMAND, argv);
+  if (parsed === 'help') {
+    process.stdout.write(formatHelp(INJECT_COMMAND));
     return 0;
   }
-  if (values['bootstrap-certs'] !== undefined) {
-    return bootstrapCerts(values['bootstrap-certs'], {
-      service: values.service ?? 'provenance-proxy-injector',
-      namespace: values.namespace ?? 'provenance-system',
-      hosts: values.host ?? [],
-      days: values.days,
-    });
-  }
-  for (const required of ['config', 'tls-cert', 'tls-key'] as const) {
-    if (values[required] === undefined) throw new InvalidOptionError(`--${required}`, 'required');
-  }
+  const options = parsed.values;
+  if (options.bootstrapCerts !== null) return bootstrapCerts(options.bootstrapCerts, options);
   return serve({
-    configPath: values.config!,
-    certPath: values['tls-cert']!,
-    keyPath: values['tls-key']!,
-    listen: parseListenAddress('--listen', values.listen ?? '0.0.0.0:8443'),
-    reloadMs: parseDuration('--reload-interval', values['reload-interval'] ?? '2s'),
-    log: createLogger(values['log-level'] ?? 'info'),
+    configPath: options.config!,
+    certPath: options.tlsCert!,
+    keyPath: options.tlsKey!,
+    listen: options.listen,
+    reloadMs: options.reloadIntervalMs,
+    log: createLogger(options.logLevel),
   });
 }
 
 async function bootstrapCerts(
   dir: string,
-  opts: { service: string; namespace: string; hosts: string[]; days: string | undefined },
+  opts: { service: string; namespace: string; hosts: readonly string[]; days: number },
 ): Promise<number> {
-  const days = opts.days === undefined ? 365 : Number(opts.days);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) {
-    throw new InvalidOptionError('--days', 'must be a whole number of days from 1 to 3650');
-  }
+  const { days } = opts;
   const hosts = [...serviceHosts(opts.service, opts.namespace), ...opts.hosts];
   const certs = await mintWebhookCertificates({ hosts, validityDays: days });
   mkdirSync(dir, { recursive: true });

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { type CommandOptions, formatHelp, parseOptions } from '../config/option-table.js';
+import { OUTBOX_LIST_COMMAND, OUTBOX_RESEND_COMMAND } from '../config/outbox-table.js';
+import { InvalidOptionError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { appendDeadLetterLine, type DeadLetter, readDeadLetters } from '../reporters/dead-letter.js';
 import { FileSink } from '../reporters/file-sink.js';
@@ -9,20 +11,7 @@ import type { ProvenanceSink } from '../reporters/sink.js';
 /** Exit codes of `provenance-proxy outbox`, like `journal verify`'s. */
 export const OUTBOX_EXIT = { ok: 0, failed: 1, usage: 64 } as const;
 
-const USAGE = `Usage: provenance-proxy outbox list   --data-dir DIR [--json]
-       provenance-proxy outbox resend --data-dir DIR [--id ID]...
-                                      [--grafeas-url U --grafeas-project P [--grafeas-token-file F] [--grafeas-ca F]]
-                                      [--provenance-dir D]
-
-Dead letters are reports a sink refused as they are (the store proved the payload malformed or too
-large) or that passed the retry max age. They are kept in DIR/dead-letter.jsonl and never deleted.
-  list     show every dead letter: id, state (parked, or resent and when), sink, report, the store's answer
-  resend   deliver the parked ones (or those named by --id, also if resent before) again, to the sinks
-           given here (grafeas for letters of the grafeas sink, --provenance-dir for the file sink),
-           and record each success as resent. Safe to repeat: sinks skip what they already hold.
-Exit: 0 ok (resend: every chosen letter delivered), 1 a letter failed, is unknown or its sink not given,
-or the file is unreadable, 64 usage.
-`;
+const USAGE = `${formatHelp(OUTBOX_LIST_COMMAND)}\n${formatHelp(OUTBOX_RESEND_COMMAND)}`;
 
 class UsageError extends Error {}
 
@@ -42,36 +31,29 @@ export async function outboxCommand(
       sub === undefined ? 'give a subcommand: list or resend' : `unknown subcommand ${sub}`,
     );
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
+    if (!(error instanceof UsageError || error instanceof InvalidOptionError)) throw error;
     process.stderr.write(`provenance-proxy outbox: ${error.message}\n${USAGE}`);
     return OUTBOX_EXIT.usage;
   }
 }
 
-function parse(
+/** The subcommand's options; --help prints the usage and ends it with exit 0. */
+function parse<Values>(
+  spec: CommandOptions<Values>,
   argv: string[],
-  options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>,
-) {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | string[] | boolean | undefined
-    >;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-function required(values: Record<string, unknown>, name: string): string {
-  const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
-  return value;
+  out: NodeJS.WritableStream,
+): Values | null {
+  const parsed = parseOptions(spec, argv);
+  if (parsed !== 'help') return parsed.values;
+  out.write(USAGE);
+  return null;
 }
 
 async function list(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const values = parse(argv, { 'data-dir': { type: 'string' }, json: { type: 'boolean' } });
-  const { letters, unreadable } = await readDeadLetters(required(values, 'data-dir'));
-  if (values['json'] === true) {
+  const values = parse(OUTBOX_LIST_COMMAND, argv, out);
+  if (values === null) return OUTBOX_EXIT.ok;
+  const { letters, unreadable } = await readDeadLetters(values.dataDir);
+  if (values.json) {
     const summary = letters.map(({ report, ...letter }) => ({
       ...letter,
       subjects: report.statement?.subject?.map((s) => s.name) ?? [],
@@ -93,42 +75,30 @@ async function list(argv: string[], out: NodeJS.WritableStream): Promise<number>
 }
 
 async function resend(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const values = parse(argv, {
-    'data-dir': { type: 'string' },
-    id: { type: 'string', multiple: true },
-    'grafeas-url': { type: 'string' },
-    'grafeas-project': { type: 'string' },
-    'grafeas-token-file': { type: 'string' },
-    'grafeas-ca': { type: 'string', multiple: true },
-    'provenance-dir': { type: 'string' },
-  });
-  const dir = required(values, 'data-dir');
-  if ((values['grafeas-url'] === undefined) !== (values['grafeas-project'] === undefined)) {
-    throw new UsageError('--grafeas-url and --grafeas-project go together');
-  }
+  const values = parse(OUTBOX_RESEND_COMMAND, argv, out);
+  if (values === null) return OUTBOX_EXIT.ok;
+  const dir = values.dataDir;
   const logger = createLogger('warn', process.stderr);
   const sinks = new Map<string, ProvenanceSink>();
   let grafeas: GrafeasSink | undefined;
-  if (typeof values['grafeas-url'] === 'string') {
-    const ca = await Promise.all(((values['grafeas-ca'] ?? []) as string[]).map((f) => readFile(f, 'utf8')));
+  if (values.grafeasUrl !== null) {
+    const ca = await Promise.all(values.grafeasCa.map((f) => readFile(f, 'utf8')));
     grafeas = new GrafeasSink({
-      url: values['grafeas-url'],
-      project: values['grafeas-project'] as string,
-      tokenFile: (values['grafeas-token-file'] as string | undefined) ?? null,
+      url: values.grafeasUrl,
+      project: values.grafeasProject!,
+      tokenFile: values.grafeasTokenFile,
       ...(ca.length > 0 ? { ca } : {}),
       logger,
     });
     sinks.set(grafeas.name, grafeas);
   }
-  if (typeof values['provenance-dir'] === 'string') {
-    const file = await FileSink.open({ directory: values['provenance-dir'], logger });
+  if (values.provenanceDir !== null) {
+    const file = await FileSink.open({ directory: values.provenanceDir, logger });
     sinks.set(file.name, file);
   }
-  if (sinks.size === 0)
-    throw new UsageError('give a sink to resend to: --grafeas-url/--grafeas-project or --provenance-dir');
 
   const { letters } = await readDeadLetters(dir);
-  const ids = (values['id'] ?? []) as string[];
+  const ids = values.ids;
   const unknown = ids.filter((id) => !letters.some((l) => l.id === id));
   for (const id of unknown) out.write(`${id}: no such dead letter\n`);
   const chosen: DeadLetter[] =

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { formatHelp, parseOptions } from '../config/option-table.js';
+import { REPORT_COMMAND } from '../config/report-table.js';
+import { readTokenFile } from '../config/token-file.js';
 import { ProvenanceProxyError } from '../errors.js';
 import {
   CHAINS_RESULT_NAMES,
@@ -25,35 +27,7 @@ export const REPORT_EXIT = {
   resultsUnwritable: 6,
 } as const;
 
-export const REPORT_USAGE = `Usage: provenance-proxy report [--control-url URL] [--control-token-file F]
-         [--results-dir DIR] [--finalize] [--allow-empty] [--timeout SECONDS]
-
-The last step of a Tekton Task: reads what the running proxy saw pushed and writes Tekton Chains'
-type-hinted results, so Chains signs what the proxy observed rather than what a build step claims:
-
-  IMAGES            every pushed image, registry/repository@sha256:<hex>, one per line
-  IMAGE_URL         registry/repository      } only when exactly one image was pushed;
-  IMAGE_DIGEST      sha256:<hex>             } otherwise removed if a
-  ARTIFACT_OUTPUTS  {"uri","digest","isBuildArtifact"} } build step left one behind
-
-Each file is replaced atomically (a symlink or file a build step planted is replaced, never
-followed). Declare only these results as type hints in the Task.
-
-  --control-url URL         the proxy's control server (default http://127.0.0.1:9464,
-                            env PROVENANCE_PROXY_CONTROL_URL)
-  --control-token-file F    bearer token for the control server (env PROVENANCE_PROXY_CONTROL_TOKEN_FILE):
-                            the read token (run --control-read-token-file) is enough without --finalize
-  --results-dir DIR         where Tekton collects results (default /tekton/results)
-  --finalize                POST /v1/finalize first (needs the control token): the build statement is made
-                            and handed to the sinks before the results are written
-  --allow-empty             exit 0 when nothing was pushed (default: exit 4)
-  --timeout SECONDS         per request (default 30)
-  -h, --help                this text
-
-Exit codes: 0 written, 2 usage, 3 control server unavailable or refused, 4 nothing pushed,
-5 an output's digest was contradicted by the registry, 6 results not writable. On every failure
-but 6 the four result files are removed, so nothing a build step planted survives.
-`;
+export const REPORT_USAGE = formatHelp(REPORT_COMMAND);
 
 interface ReportOptions {
   readonly controlUrl: URL;
@@ -62,12 +36,6 @@ interface ReportOptions {
   readonly finalize: boolean;
   readonly allowEmpty: boolean;
   readonly timeoutMs: number;
-}
-
-class ReportUsageError extends ProvenanceProxyError {
-  constructor(message: string) {
-    super('ERR_REPORT_USAGE', message);
-  }
 }
 
 /** Ends a run with an exit code; the message goes to stderr. */
@@ -79,16 +47,6 @@ class ReportFailure extends ProvenanceProxyError {
     super('ERR_REPORT', message);
   }
 }
-
-const OPTIONS = {
-  'control-url': { type: 'string' },
-  'control-token-file': { type: 'string' },
-  'results-dir': { type: 'string' },
-  finalize: { type: 'boolean' },
-  'allow-empty': { type: 'boolean' },
-  timeout: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
 
 export async function reportCommand(argv: string[]): Promise<number> {
   let options: ReportOptions | 'help';
@@ -139,56 +97,19 @@ export async function reportCommand(argv: string[]): Promise<number> {
 }
 
 function parseReportArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ReportOptions | 'help' {
-  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true }));
-  } catch (error) {
-    throw new ReportUsageError((error as Error).message);
-  }
-  if (values.help) return 'help';
-  const rawUrl = values['control-url'] ?? env.PROVENANCE_PROXY_CONTROL_URL ?? 'http://127.0.0.1:9464';
-  let controlUrl: URL;
-  try {
-    controlUrl = new URL(rawUrl);
-  } catch {
-    throw new ReportUsageError(`--control-url ${JSON.stringify(rawUrl)} is not a URL`);
-  }
-  if (controlUrl.protocol !== 'http:' && controlUrl.protocol !== 'https:') {
-    throw new ReportUsageError('--control-url must be an http:// or https:// URL');
-  }
-  const seconds = values.timeout === undefined ? 30 : Number(values.timeout);
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-    throw new ReportUsageError('--timeout must be a number of seconds from 0 to 3600');
-  }
-  const tokenFile = values['control-token-file'] ?? env.PROVENANCE_PROXY_CONTROL_TOKEN_FILE;
-  const finalize = values.finalize ?? false;
-  if (finalize && tokenFile === undefined) {
-    throw new ReportUsageError('--finalize needs --control-token-file: finalizing is a guarded endpoint');
-  }
-  return {
-    controlUrl,
-    tokenFile,
-    resultsDir: values['results-dir'] ?? '/tekton/results',
-    finalize,
-    allowEmpty: values['allow-empty'] ?? false,
-    timeoutMs: seconds * 1000,
-  };
+  const parsed = parseOptions(REPORT_COMMAND, argv, env);
+  if (parsed === 'help') return 'help';
+  const { controlUrl, controlTokenFile, ...options } = parsed.values;
+  return { ...options, controlUrl: new URL(controlUrl), tokenFile: controlTokenFile ?? undefined };
 }
 
+/** The shared token-file rule; a token that cannot be read fails like an unreachable server (exit 3). */
 async function readControlToken(path: string): Promise<string> {
-  let token: string;
   try {
-    token = (await readFile(path, 'utf8')).trim();
+    return await readTokenFile('--control-token-file', path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
-      `cannot read the control token file ${path} (${code})`,
-    );
+    throw new ReportFailure(REPORT_EXIT.controlUnavailable, (error as Error).message);
   }
-  if (token === '')
-    throw new ReportFailure(REPORT_EXIT.controlUnavailable, `the control token file ${path} is empty`);
-  return token;
 }
 
 /** One request to the control server; anything but a 200 with JSON is a failure (exit 3). */

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { ProvenanceProxyError } from '../errors.js';
+import { formatHelp, parseOptions } from '../config/option-table.js';
+import { readTokenFile } from '../config/token-file.js';
+import { VERIFY_COMMAND } from '../config/verify-table.js';
+import { InvalidOptionError } from '../errors.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import type { EnvelopeCandidate } from '../verify/envelope-candidate.js';
 import { readEnvelopeFile } from '../verify/envelope-file.js';
@@ -53,28 +55,7 @@ const EXIT_BY_REASON: Record<ProvenanceFailureReason, number> = {
   not_finished: VERIFY_EXIT.requirement,
 };
 
-export const VERIFY_USAGE = `Usage: provenance-proxy verify <registry>/<repository>@sha256:<hex> --public-key PATH
-         (--envelope FILE | --grafeas-url URL --grafeas-project P [--grafeas-token-file F])
-         [--require-finished] [--builder-id ID] [--json]
-
-Verifies the provenance of one image: a DSSE signature by a trusted key over the payload bytes as
-received, an in-toto v1 statement with a SLSA v1 predicate, and the digest among its subjects.
-
-  --public-key PATH         PEM public key (ECDSA P-256 or Ed25519) to trust; repeat for several
-  --envelope FILE           a DSSE envelope (JSON) or an .intoto.jsonl file with one per line
-  --grafeas-url URL         a Grafeas v1 store (ours, or Container Analysis)
-  --grafeas-project P       the project holding the occurrences
-  --grafeas-token-file F    bearer token for the store, read when used
-  --require-finished        accept only the statement of a finished build (finishedOn set at
-                            finalize); refuse image statements and snapshots of a running build
-  --builder-id ID           accept only statements whose runDetails.builder.id is exactly ID
-  --json                    print the result as JSON on stdout
-  -h, --help                this text
-
-Exit codes: 0 verified, 2 usage, 3 input unavailable (file, key or store), 4 no provenance for the
-image, 5 no envelope signed by a given key, 6 not an in-toto v1 / SLSA v1 statement, 7 the digest is not
-a subject, 8 refused by --require-finished or --builder-id. On failure a line 'verify: FAILED: <reason>' goes to stderr.
-`;
+export const VERIFY_USAGE = formatHelp(VERIFY_COMMAND);
 
 export interface OutputStream {
   write(text: string): unknown;
@@ -94,12 +75,6 @@ interface VerifyOptions {
   readonly json: boolean;
 }
 
-class UsageError extends ProvenanceProxyError {
-  constructor(message: string) {
-    super('ERR_VERIFY_USAGE', message);
-  }
-}
-
 /** Ends a run with an exit code and a reason line. */
 class VerifyFailure extends Error {
   constructor(
@@ -112,84 +87,29 @@ class VerifyFailure extends Error {
   }
 }
 
-const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-const OPTIONS = {
-  'public-key': { type: 'string', multiple: true },
-  envelope: { type: 'string' },
-  'grafeas-url': { type: 'string' },
-  'grafeas-project': { type: 'string' },
-  'grafeas-token-file': { type: 'string' },
-  'require-finished': { type: 'boolean' },
-  'builder-id': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-function parseCommandLine(argv: readonly string[]) {
-  try {
-    return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-function parseGrafeasSource(url: string, project: string | undefined, tokenFile: string | undefined) {
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    protocol = '';
-  }
-  if (protocol !== 'http:' && protocol !== 'https:') {
-    throw new UsageError('--grafeas-url must be an http:// or https:// URL');
-  }
-  if (project === undefined || !PROJECT_ID.test(project)) {
-    throw new UsageError('--grafeas-project is required with --grafeas-url (letters, digits, . _ -)');
-  }
-  return { url, project, ...(tokenFile !== undefined ? { tokenFile } : {}) };
-}
-
-function parseVerifyArgs(argv: readonly string[]): VerifyOptions | 'help' {
-  const { values, positionals } = parseCommandLine(argv);
-  if (values.help) return 'help';
-  if (positionals.length !== 1) throw new UsageError('give exactly one <registry>/<repository>@sha256:<hex>');
+/** The command line, checked by VERIFY_COMMAND's table, plus the image reference; 'help' for --help. */
+export function parseVerifyArgs(argv: readonly string[]): VerifyOptions | 'help' {
+  const parsed = parseOptions(VERIFY_COMMAND, argv);
+  if (parsed === 'help') return 'help';
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1)
+    throw new InvalidOptionError('<image>', 'give exactly one <registry>/<repository>@sha256:<hex>');
   let target: DigestReference;
   try {
     target = parseDigestReference(positionals[0]!);
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new InvalidOptionError('<image>', (error as Error).message);
   }
-  const publicKeyPaths = values['public-key'] ?? [];
-  if (publicKeyPaths.length === 0) {
-    throw new UsageError('--public-key is required: verification needs a key to trust');
-  }
-  const envelopePath = values.envelope;
-  const url = values['grafeas-url'];
-  const project = values['grafeas-project'];
-  const tokenFile = values['grafeas-token-file'];
-  const builderId = values['builder-id'];
-  if (builderId !== undefined && builderId.trim() === '')
-    throw new UsageError('--builder-id must not be empty');
   const requirements: StatementRequirements = {
-    ...(values['require-finished'] === true ? { finished: true } : {}),
-    ...(builderId !== undefined ? { builderId } : {}),
+    ...(values.requireFinished ? { finished: true } : {}),
+    ...(values.builderId !== null ? { builderId: values.builderId } : {}),
   };
-  if ((envelopePath === undefined) === (url === undefined)) {
-    throw new UsageError('give either --envelope FILE or --grafeas-url URL (exactly one)');
-  }
-  if (url === undefined) {
-    if (project !== undefined || tokenFile !== undefined) {
-      throw new UsageError('--grafeas-project and --grafeas-token-file need --grafeas-url');
-    }
-    return { target, publicKeyPaths, envelopePath: envelopePath!, requirements, json: values.json ?? false };
-  }
+  const common = { target, publicKeyPaths: values.publicKeys, requirements, json: values.json };
+  if (values.grafeasUrl === null) return { ...common, envelopePath: values.envelope! };
+  const tokenFile = values.grafeasTokenFile ?? undefined;
   return {
-    target,
-    publicKeyPaths,
-    grafeas: parseGrafeasSource(url, project, tokenFile),
-    requirements,
-    json: values.json ?? false,
+    ...common,
+    grafeas: { url: values.grafeasUrl, project: values.grafeasProject!, ...(tokenFile ? { tokenFile } : {}) },
   };
 }
 
@@ -216,28 +136,14 @@ async function loadPublicKeys(paths: readonly string[]): Promise<VerificationKey
   return keys;
 }
 
-async function readToken(path: string): Promise<string> {
-  try {
-    const token = (await readFile(path, 'utf8')).trim();
-    if (token === '')
-      throw new VerifyFailure(VERIFY_EXIT.inputUnavailable, 'source', `token file ${path} is empty`);
-    return token;
-  } catch (error) {
-    if (error instanceof VerifyFailure) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new VerifyFailure(
-      VERIFY_EXIT.inputUnavailable,
-      'source',
-      `cannot read token file ${path} (${code})`,
-    );
-  }
-}
-
 async function collectEnvelopes(options: VerifyOptions, fetch: FetchLike): Promise<EnvelopeCandidate[]> {
   try {
     if (options.envelopePath !== undefined) return await readEnvelopeFile(options.envelopePath);
     const grafeas = options.grafeas!;
-    const token = grafeas.tokenFile !== undefined ? await readToken(grafeas.tokenFile) : undefined;
+    const token =
+      grafeas.tokenFile !== undefined
+        ? await readTokenFile('--grafeas-token-file', grafeas.tokenFile)
+        : undefined;
     return await fetchGrafeasEnvelopes({
       baseUrl: grafeas.url,
       project: grafeas.project,

@@ -1,13 +1,11 @@
-import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
-import { type Cidr, parseCidr } from './cidr.js';
-import { type HostPattern, parseHostPattern } from './host-pattern.js';
-import { type PushRule, parsePushRule } from './push-rule.js';
+import type { Cidr } from './cidr.js';
+import type { HostPattern } from './host-pattern.js';
+import type { ListenAddress } from './option-kinds.js';
+import { type CommandOptions, formatHelp, type OptionRow, parseOptions, together } from './option-table.js';
+import type { PushRule } from './push-rule.js';
 
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
+export type { ListenAddress } from './option-kinds.js';
 
 /** Every setting of `provenance-proxy run`, validated. Nothing downstream re-checks these. */
 export interface RunOptions {
@@ -55,34 +53,11 @@ export interface RunOptions {
   readonly attachAttestations: boolean;
 }
 
-type Kind =
-  | 'string'
-  | 'list'
-  | 'address'
-  | 'duration'
-  | 'bytes'
-  | 'count'
-  | 'path'
-  | 'url'
-  | 'level'
-  | 'patterns'
-  | 'cidrs'
-  | 'push-rules'
-  | 'switch';
-
-interface OptionSpec {
-  readonly key: keyof RunOptions;
-  readonly flag: string;
-  readonly kind: Kind;
-  readonly default: string | readonly string[] | null;
-  readonly help: string;
-}
-
 /**
  * The one table of options: the parser, the environment variables, `--help`
  * and docs/configuration.md all come from it, so they cannot drift apart.
  */
-export const RUN_OPTIONS: readonly OptionSpec[] = [
+export const RUN_OPTIONS: readonly OptionRow<keyof RunOptions>[] = [
   {
     key: 'listen',
     flag: 'listen',
@@ -146,7 +121,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     flag: 'log-level',
     kind: 'level',
     default: 'info',
-    help: 'fatal, error, warn, info, debug or trace',
+    help: 'fatal, error, warn, info, debug, trace or silent',
   },
   {
     key: 'shutdownGraceMs',
@@ -214,14 +189,14 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   {
     key: 'grafeasUrl',
     flag: 'grafeas-url',
-    kind: 'url',
+    kind: 'grafeas-url',
     default: null,
     help: 'Grafeas v1 REST base URL to report to',
   },
   {
     key: 'grafeasProject',
     flag: 'grafeas-project',
-    kind: 'string',
+    kind: 'project-id',
     default: null,
     help: 'Grafeas project id (needed with --grafeas-url)',
   },
@@ -305,7 +280,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   {
     key: 'egressPolicy',
     flag: 'egress-policy',
-    kind: 'string',
+    kind: 'choice',
+    choices: ['open', 'audit', 'enforce'],
     default: 'open',
     help: 'open: no policy; audit: let destinations outside --egress-allow through and flag them; enforce: refuse them (403 or close) before any byte goes upstream',
   },
@@ -339,164 +315,39 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+const ENV_PREFIX = 'PROVENANCE_PROXY_';
+
 export function envName(flag: string): string {
-  return `PROVENANCE_PROXY_${flag.toUpperCase().replace(/-/g, '_')}`;
+  return `${ENV_PREFIX}${flag.toUpperCase().replace(/-/g, '_')}`;
 }
+
+export const RUN_COMMAND: CommandOptions<RunOptions> = {
+  command: 'run',
+  usage: ['run [options]'],
+  description: 'Starts the intercepting proxy and its control server.',
+  rows: RUN_OPTIONS,
+  envPrefix: ENV_PREFIX,
+  check: (options) => {
+    together('--ca-cert', options.caCert, '--ca-key', options.caKey);
+    together('--grafeas-url', options.grafeasUrl, '--grafeas-project', options.grafeasProject);
+    if (sameAddress(options.listen, options.controlListen)) {
+      throw new InvalidOptionError('--control-listen', 'must differ from --listen');
+    }
+    if (options.maxCaptureBytesTotal < options.maxManifestBytes) {
+      throw new InvalidOptionError(
+        '--max-capture-bytes-total',
+        'must be at least --max-manifest-bytes (one largest manifest must fit)',
+      );
+    }
+  },
+};
 
 /** Parses argv and the environment (argv wins), then validates every value. Throws InvalidOptionError. */
 export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv): RunOptions {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: Object.fromEntries(
-        RUN_OPTIONS.map((o) =>
-          o.kind === 'switch'
-            ? [o.flag, { type: 'boolean' as const }]
-            : [o.flag, { type: 'string' as const, multiple: isMultiple(o.kind) }],
-        ),
-      ),
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (error) {
-    const message = (error as Error).message;
-    const flag = /'(--[a-z-]+)/.exec(message)?.[1] ?? 'arguments';
-    throw new InvalidOptionError(flag, message.replace(/\. To specify.*$/s, ''));
-  }
-  const values: Record<string, unknown> = {};
-  for (const spec of RUN_OPTIONS) {
-    const given = parsed.values[spec.flag] as string | string[] | boolean | undefined;
-    const fromArgv = typeof given === 'boolean' ? String(given) : given;
-    const fromEnv = env[envName(spec.flag)];
-    let raw: string | readonly string[] | null = spec.default;
-    if (fromArgv !== undefined) raw = fromArgv;
-    else if (fromEnv !== undefined && fromEnv !== '')
-      raw = isMultiple(spec.kind) ? splitList(fromEnv) : fromEnv;
-    values[spec.key] = convert(spec, raw);
-  }
-  const options = values as unknown as RunOptions;
-  if (!['open', 'audit', 'enforce'].includes(options.egressPolicy)) {
-    throw new InvalidOptionError('--egress-policy', 'must be one of open, audit, enforce');
-  }
-  if ((options.caCert === null) !== (options.caKey === null)) {
-    throw new InvalidOptionError(
-      options.caCert ? '--ca-key' : '--ca-cert',
-      '--ca-cert and --ca-key go together',
-    );
-  }
-  if ((options.grafeasUrl === null) !== (options.grafeasProject === null)) {
-    throw new InvalidOptionError(
-      options.grafeasUrl ? '--grafeas-project' : '--grafeas-url',
-      '--grafeas-url and --grafeas-project go together',
-    );
-  }
-  if (sameAddress(options.listen, options.controlListen)) {
-    throw new InvalidOptionError('--control-listen', 'must differ from --listen');
-  }
-  if (options.maxCaptureBytesTotal < options.maxManifestBytes) {
-    throw new InvalidOptionError(
-      '--max-capture-bytes-total',
-      'must be at least --max-manifest-bytes (one largest manifest must fit)',
-    );
-  }
+  const parsed = parseOptions(RUN_COMMAND, argv, env);
+  if (parsed === 'help') throw new InvalidOptionError('--help', 'is answered before options are parsed');
+  const options = parsed.values;
   return { ...options, caCertOut: options.caCertOut ?? `${options.dataDir.replace(/\/$/, '')}/ca.pem` };
-}
-
-function isMultiple(kind: Kind): boolean {
-  return kind === 'list' || kind === 'patterns' || kind === 'cidrs' || kind === 'push-rules';
-}
-
-function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-function convert(spec: OptionSpec, raw: string | readonly string[] | null): unknown {
-  const option = `--${spec.flag}`;
-  if (raw === null) return null;
-  if (Array.isArray(raw)) {
-    if (spec.kind === 'patterns') return raw.map((p) => parseHostPattern(option, p));
-    if (spec.kind === 'cidrs')
-      return raw.map((p) => {
-        const cidr = parseCidr(p);
-        if (cidr === null)
-          throw new InvalidOptionError(option, `"${p}" must be an IP address or CIDR like 10.0.0.0/8`);
-        return cidr;
-      });
-    if (spec.kind === 'push-rules') return raw.map((p) => parsePushRule(option, p));
-    return raw.map((p) => {
-      if (p === '') throw new InvalidOptionError(option, 'must not be empty');
-      return p;
-    });
-  }
-  const text = raw as string;
-  switch (spec.kind) {
-    case 'address':
-      return parseListenAddress(option, text);
-    case 'duration':
-      return parseDuration(option, text);
-    case 'bytes':
-      return parseByteSize(option, text);
-    case 'count': {
-      if (!/^\d+$/.test(text) || Number(text) < 1)
-        throw new InvalidOptionError(option, 'must be a whole number ≥ 1');
-      return Number(text);
-    }
-    case 'switch':
-      if (text !== 'true' && text !== 'false') throw new InvalidOptionError(option, 'must be true or false');
-      return text === 'true';
-    case 'level':
-      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(text)) {
-        throw new InvalidOptionError(option, 'must be one of fatal, error, warn, info, debug, trace');
-      }
-      return text;
-    case 'url': {
-      let url: URL;
-      try {
-        url = new URL(text);
-      } catch {
-        throw new InvalidOptionError(option, 'must be an absolute http:// or https:// URL');
-      }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-        throw new InvalidOptionError(option, 'must be an absolute http:// or https:// URL');
-      }
-      if (url.username || url.password) {
-        throw new InvalidOptionError(option, 'must not carry credentials; use the token file option');
-      }
-      return text.replace(/\/+$/, '');
-    }
-    default:
-      if (text === '') throw new InvalidOptionError(option, 'must not be empty');
-      return text;
-  }
-}
-
-export function parseListenAddress(option: string, text: string): ListenAddress {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port > 65535) {
-    throw new InvalidOptionError(option, `"${text}" must be HOST:PORT (port 0-65535, IPv6 in brackets)`);
-  }
-  return { host: match[1] ?? match[2]!, port };
-}
-
-export function parseDuration(option: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
-  if (!match) throw new InvalidOptionError(option, `"${text}" must be a duration like 500ms, 30s, 5m or 1h`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(match[1]) * unit);
-}
-
-export function parseByteSize(option: string, text: string): number {
-  const match = /^(\d+)(B|KiB|MiB|GiB)?$/.exec(text);
-  if (!match) throw new InvalidOptionError(option, `"${text}" must be a size like 4194304, 512KiB or 4MiB`);
-  const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[(match[2] ?? 'B') as 'B'];
-  const bytes = Number(match[1]) * unit;
-  if (bytes < 1) throw new InvalidOptionError(option, 'must be at least 1 byte');
-  return bytes;
 }
 
 function sameAddress(a: ListenAddress, b: ListenAddress): boolean {
@@ -505,12 +356,5 @@ function sameAddress(a: ListenAddress, b: ListenAddress): boolean {
 
 /** `--help` text for `run`, from the table. */
 export function runHelp(): string {
-  const lines = RUN_OPTIONS.map((o) => {
-    const def =
-      o.default === null
-        ? ''
-        : ` (default: ${Array.isArray(o.default) ? o.default.join(',') || 'none' : o.default})`;
-    return `  --${o.flag.padEnd(20)} ${o.help}${def}\n  ${''.padEnd(22)} env ${envName(o.flag)}`;
-  });
-  return `Usage: provenance-proxy run [options]\n\nStarts the intercepting proxy and its control server.\n\nOptions:\n${lines.join('\n')}\n  --help                 show this help\n`;
+  return formatHelp(RUN_COMMAND);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { readTokenFileSync } from '../config/token-file.js';
 import { InvalidOptionError } from '../errors.js';
 
 /** Where a generated token is written, in the data directory (never shared with build containers). */
@@ -55,17 +56,7 @@ export function loadControlReadToken(tokenFile: string | null, controlToken: str
   return token;
 }
 
+/** Control tokens guard finalize and signing: the shared token-file rule, and at least 16 characters. */
 function readTokenFile(path: string, flag: string): string {
-  let token: string;
-  try {
-    token = readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    throw new InvalidOptionError(
-      flag,
-      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
-  if (token.length < 16 || /\s/.test(token))
-    throw new InvalidOptionError(flag, 'the token must be at least 16 characters, without spaces');
-  return token;
+  return readTokenFileSync(flag, path, { minLength: 16 });
 }

@@ -1,5 +1,8 @@
 import { access, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { JOURNAL_VERIFY_COMMAND, type JournalVerifyArguments } from '../config/journal-table.js';
+import { formatHelp, parseOptions } from '../config/option-table.js';
+import { InvalidOptionError } from '../errors.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import { type AnchorReport, verifyAnchors } from './journal-anchor.js';
 import { KNOWN_JOURNALS, OBSERVATIONS_JOURNAL } from './journal-names.js';
@@ -18,44 +21,27 @@ import { type JournalVerifyReport, verifyJournalFile } from './journal-verify.js
  */
 export const VERIFY_EXIT = { ok: 0, broken: 1, torn: 2, usage: 64 } as const;
 
-const USAGE = `usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]... | --file PATH...)
-                                      [--public-key PEM... [--require-sealed]] [--json]
+const USAGE = formatHelp(JOURNAL_VERIFY_COMMAND);
 
-Checks every line's hash and the chain of a journal, read-only.
-  --data-dir DIR      check ${KNOWN_JOURNALS.join(' and ')} in DIR (those present)
-  --name FILE         with --data-dir: check DIR/FILE instead (repeatable)
-  --file PATH         check this journal file (repeatable)
-  --public-key PEM    also check the journal's signed anchors with this key (repeatable); applies to
-                      ${OBSERVATIONS_JOURNAL} and to every --file
-  --require-sealed    with --public-key: the journal must end with an anchor of all before it
-                      (written at finalize and at a clean stop); detects a cut tail
-  --json              print {"journals":[report...]} instead of a summary
-Exit: 0 intact, 1 broken or missing, 2 torn last line only, 64 usage.
-`;
-
-interface VerifyArgs {
-  readonly dataDir: string | null;
-  readonly names: string[];
-  readonly files: string[];
-  readonly publicKeys: string[];
-  readonly requireSealed: boolean;
-  readonly json: boolean;
-}
+type VerifyArgs = JournalVerifyArguments;
 
 /** A journal's report, with its anchors when a key was given. */
 type CheckedJournal = JournalVerifyReport & { readonly anchors?: AnchorReport };
 
-class UsageError extends Error {}
-
 export async function runJournalVerify(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  let args: VerifyArgs;
+  let parsed: ReturnType<typeof parseOptions<VerifyArgs>>;
   try {
-    args = parseArgs(argv);
+    parsed = parseOptions(JOURNAL_VERIFY_COMMAND, argv);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    out.write(err.message === '' ? USAGE : `${err.message}\n${USAGE}`);
-    return err.message === '' ? VERIFY_EXIT.ok : VERIFY_EXIT.usage;
+    if (!(err instanceof InvalidOptionError)) throw err;
+    out.write(`${err.message}\n${USAGE}`);
+    return VERIFY_EXIT.usage;
   }
+  if (parsed === 'help') {
+    out.write(USAGE);
+    return VERIFY_EXIT.ok;
+  }
+  const args = parsed.values;
   const paths = await pathsToCheck(args);
   if (paths.length === 0) {
     out.write(
@@ -89,63 +75,8 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
   return VERIFY_EXIT.ok;
 }
 
-function parseArgs(argv: string[]): VerifyArgs {
-  let dataDir: string | null = null;
-  const names: string[] = [];
-  const files: string[] = [];
-  const publicKeys: string[] = [];
-  let requireSealed = false;
-  let json = false;
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? splitOnce(arg) : [arg, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--data-dir':
-        dataDir = value();
-        break;
-      case '--name':
-        names.push(value());
-        break;
-      case '--file':
-        files.push(value());
-        break;
-      case '--public-key':
-        publicKeys.push(value());
-        break;
-      case '--require-sealed':
-        requireSealed = true;
-        break;
-      case '--json':
-        json = true;
-        break;
-      case '--help':
-      case '-h':
-        throw new UsageError('');
-      default:
-        throw new UsageError(`unknown argument ${arg}`);
-    }
-  }
-  if ((dataDir === null) === (files.length === 0)) throw new UsageError('give either --data-dir or --file');
-  if (names.length > 0 && dataDir === null) throw new UsageError('--name needs --data-dir');
-  if (names.some((n) => n.includes('/') || n === '..' || n === '.')) {
-    throw new UsageError('--name takes a file name');
-  }
-  if (requireSealed && publicKeys.length === 0) throw new UsageError('--require-sealed needs --public-key');
-  return { dataDir, names, files, publicKeys, requireSealed, json };
-}
-
-function splitOnce(arg: string): [string, string] {
-  const at = arg.indexOf('=');
-  return [arg.slice(0, at), arg.slice(at + 1)];
-}
-
 async function pathsToCheck(args: VerifyArgs): Promise<string[]> {
-  if (args.dataDir === null) return args.files;
+  if (args.dataDir === null) return [...args.files];
   const dir = args.dataDir;
   // Names asked for explicitly are reported even when missing; default ones only when present.
   if (args.names.length > 0) return args.names.map((n) => join(dir, n));

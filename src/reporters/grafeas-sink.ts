@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
+import { readTokenFile } from '../config/token-file.js';
+import { parseGrafeasUrl } from '../config/urls.js';
 import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
 import { GrafeasClient, GrafeasNetworkError, GrafeasProtocolError } from '../grafeas/client.js';
 import { formatFilter } from '../grafeas/filter.js';
@@ -91,7 +92,7 @@ export class GrafeasSink implements ProvenanceSink {
   readonly #notes = new Map<string, Promise<void>>();
 
   constructor(options: GrafeasSinkOptions) {
-    const base = validateUrl(options.url);
+    const base = parseGrafeasUrl('--grafeas-url', options.url);
     if (!isProjectId(options.project)) {
       throw new InvalidOptionError('--grafeas-project', `"${options.project}" must be ${PROJECT_ID_RULE}`);
     }
@@ -342,50 +343,13 @@ function carriesPayload(occurrence: Occurrence, envelope: Envelope): boolean {
   }
 }
 
+/** The shared token-file rule, as a GrafeasTokenError: kubelet rewrites projected tokens in place, so this may pass. */
 async function readToken(path: string): Promise<string> {
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    return await readTokenFile('--grafeas-token-file', path);
   } catch (error) {
-    throw new GrafeasTokenError(
-      `cannot read --grafeas-token-file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-      {
-        cause: error,
-      },
-    );
+    throw new GrafeasTokenError((error as Error).message, { cause: error });
   }
-  const token = text.trim();
-  if (token === '' || /\s/.test(token)) {
-    throw new GrafeasTokenError(
-      `--grafeas-token-file ${path} must hold one token (it is empty or has spaces)`,
-    );
-  }
-  return token;
-}
-
-function validateUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new InvalidOptionError('--grafeas-url', `"${text}" is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidOptionError('--grafeas-url', 'must be an http:// or https:// URL');
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new InvalidOptionError('--grafeas-url', 'must not hold credentials; use --grafeas-token-file');
-  }
-  if (url.search !== '' || url.hash !== '') {
-    throw new InvalidOptionError('--grafeas-url', 'must not have a query or fragment');
-  }
-  if (/\/v1\/?$/.test(url.pathname)) {
-    throw new InvalidOptionError(
-      '--grafeas-url',
-      'give the API root without /v1 (the sink adds /v1/projects/...)',
-    );
-  }
-  return url;
 }
 
 /**
