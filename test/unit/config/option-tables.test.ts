@@ -78,7 +78,7 @@ const SAMPLES: Record<KindName, (row: OptionRow) => Samples> = {
   }),
   'project-id': () => ({
     good: ['p', 'example.com:build', 'my-project_1.x'],
-    bad: ['', '-p', 'a/b', 'x'.repeat(129), 'p q'],
+    bad: ['', '.p', 'a/b', 'x'.repeat(129), 'p q'],
   }),
   level: () => ({ good: [...LOG_LEVELS], bad: ['chatty', 'INFO', ''] }),
   choice: (row) => ({ good: [...(row.choices ?? [])], bad: ['nope', ''] }),
