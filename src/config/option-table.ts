@@ -130,14 +130,20 @@ export function together(a: string, aValue: unknown, b: string, bValue: unknown)
 
 /** `--help` of a command, from its table: flag, placeholder, help, default and environment variable. */
 export function formatHelp<Values>(spec: CommandOptions<Values>): string {
-  const usage = spec.usage.map((line, i) => `${i === 0 ? 'Usage: ' : '       '}provenance-proxy ${line}`);
+  // A line starting with a space continues the one before; any other is an alternative synopsis.
+  const usage = spec.usage.map((line, i) =>
+    line.startsWith(' ')
+      ? `${' '.repeat(24)}${line.trimStart()}`
+      : `${i === 0 ? 'Usage: ' : '       '}provenance-proxy ${line}`,
+  );
   const options = spec.rows.map((row) => {
     const value = row.value ?? KINDS[row.kind].value;
     const flag = `--${row.flag}${value === '' ? '' : ` ${value}`}`;
+    const shown = row.default !== null && row.kind !== 'switch' && row.default.length > 0;
     const notes = [
-      ...(KINDS[row.kind].multiple ? ['repeatable'] : []),
+      ...(KINDS[row.kind].multiple && !row.help.includes('repeatable') ? ['repeatable'] : []),
       ...(row.required === true ? ['required'] : []),
-      ...(row.default === null ? [] : [`default: ${formatDefault(row.default)}`]),
+      ...(shown ? [`default: ${formatDefault(row.default!)}`] : []),
     ];
     const variable = envVariable(row, spec.envPrefix);
     const lines = [`  ${flag.padEnd(28)} ${row.help}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`];
@@ -158,7 +164,7 @@ export function formatHelp<Values>(spec: CommandOptions<Values>): string {
 }
 
 function formatDefault(value: string | readonly string[]): string {
-  return typeof value === 'string' ? value : value.join(',') || 'none';
+  return typeof value === 'string' ? value : value.join(',');
 }
 
 function splitList(text: string): string[] {

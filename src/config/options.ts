@@ -54,8 +54,8 @@ export interface RunOptions {
 }
 
 /**
- * The one table of options: the parser, the environment variables, `--help`
- * and docs/configuration.md all come from it, so they cannot drift apart.
+ * The table of `run`'s options: the parser, the PROVENANCE_PROXY_* variables, `--help` and the
+ * table test (test/unit/config/option-tables.test.ts) all come from it, so they cannot drift apart.
  */
 export const RUN_OPTIONS: readonly OptionRow<keyof RunOptions>[] = [
   {
@@ -99,6 +99,7 @@ export const RUN_OPTIONS: readonly OptionRow<keyof RunOptions>[] = [
     key: 'upstreamCa',
     flag: 'upstream-ca',
     kind: 'list',
+    value: 'PATH',
     default: [],
     help: 'extra PEM bundle trusted for upstream TLS (repeatable); verification is never off',
   },
