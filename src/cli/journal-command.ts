@@ -1,10 +1,7 @@
-const USAGE = `Usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]… | --file PATH…)
-                                      [--public-key PEM… [--require-sealed]] [--json]
+import { JOURNAL_VERIFY_COMMAND } from '../config/journal-table.js';
+import { formatHelp } from '../config/option-table.js';
 
-Checks every line's hash and the chain of the observation and outbox journals; with --public-key,
-also the signed anchors of the chain head (a rewritten chain, and with --require-sealed a cut tail).
-Exit codes: 0 intact, 1 broken or unreadable, 2 torn last line only, 64 usage error.
-`;
+const USAGE = formatHelp(JOURNAL_VERIFY_COMMAND);
 
 export async function journalCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

@@ -25,7 +25,7 @@ export function parseHttpUrl(option: string, text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new InvalidOptionError(option, 'must be an absolute http:// or https:// URL');
+    throw new InvalidOptionError(option, 'is not a URL; must be an absolute http:// or https:// URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new InvalidOptionError(option, 'must be an absolute http:// or https:// URL');

@@ -124,9 +124,9 @@ t.test('journal verify rejects bad command lines with 64 and usage', async (t) =
   for (const argv of cases) {
     const { code, output } = await run(argv);
     t.equal(code, VERIFY_EXIT.usage, JSON.stringify(argv));
-    t.match(output, /usage: provenance-proxy journal verify/);
+    t.match(output, /Usage: provenance-proxy journal verify/);
   }
   const help = await run(['--help']);
   t.equal(help.code, VERIFY_EXIT.ok);
-  t.match(help.output, /^usage:/);
+  t.match(help.output, /^Usage:/);
 });
