@@ -10,6 +10,7 @@ import {
   resolversOf,
 } from '../capture/capture-rules.js';
 import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
+import { exitStatus } from '../exit-codes.js';
 
 const HELP = `Usage: provenance-proxy capture-rules --proxy-uid UID --transparent-port PORT [--apply] [--check]
 
@@ -26,7 +27,7 @@ Options:
   --transparent-port N    the proxy's transparent port
   --resolv-conf PATH      where the resolvers are read (default /etc/resolv.conf)
   --apply                 install with iptables-restore/ip6tables-restore --noflush (idempotent)
-  --check                 exit 1 when the live rules differ from this rule set
+  --check                 exit 14 when the live rules differ from this rule set
   --help                  show this help
 
 Without ip6tables, --apply disables IPv6 in the pod (sysctl) instead, and says so.
@@ -69,7 +70,7 @@ export async function captureRulesCommand(argv: string[]): Promise<number> {
     const problems = checkRules(rules, ip6);
     for (const problem of problems) process.stderr.write(`capture-rules: ${problem}\n`);
     process.stdout.write(`${problems.length === 0 ? 'ok' : 'differs'} ${rules.hash}\n`);
-    return problems.length === 0 ? 0 : 1;
+    return exitStatus(problems.length === 0 ? 'ok' : 'rulesDiffer');
   }
   process.stdout.write(
     `${rules.ipv4.restoreText}${rules.ipv6.restoreText}# hooks (first rule of each chain):\n`,

@@ -1,9 +1,12 @@
+import { exitStatus } from '../exit-codes.js';
+
 const USAGE = `Usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]… | --file PATH…)
                                       [--public-key PEM… [--require-sealed]] [--json]
 
 Checks every line's hash and the chain of the observation and outbox journals; with --public-key,
 also the signed anchors of the chain head (a rewritten chain, and with --require-sealed a cut tail).
-Exit codes: 0 intact, 1 broken or unreadable, 2 torn last line only, 64 usage error.
+Exit codes (docs/errors.md): 0 intact, 11 broken, tampered or unreadable, 12 torn last line only,
+2 usage error.
 `;
 
 export async function journalCommand(argv: string[]): Promise<number> {
@@ -14,7 +17,7 @@ export async function journalCommand(argv: string[]): Promise<number> {
   }
   if (sub !== 'verify') {
     process.stderr.write(USAGE);
-    return 64;
+    return exitStatus('usage');
   }
   const { runJournalVerify } = await import('../journal/verify-command.js');
   return runJournalVerify(rest, process.stdout);

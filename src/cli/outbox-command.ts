@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { UsageError } from '../errors.js';
+import { exitStatus } from '../exit-codes.js';
 import { createLogger } from '../log/logger.js';
 import { appendDeadLetterLine, type DeadLetter, readDeadLetters } from '../reporters/dead-letter.js';
 import { FileSink } from '../reporters/file-sink.js';
 import { GrafeasSink } from '../reporters/grafeas-sink.js';
 import type { ProvenanceSink } from '../reporters/sink.js';
-
-/** Exit codes of `provenance-proxy outbox`, like `journal verify`'s. */
-export const OUTBOX_EXIT = { ok: 0, failed: 1, usage: 64 } as const;
 
 const USAGE = `Usage: provenance-proxy outbox list   --data-dir DIR [--json]
        provenance-proxy outbox resend --data-dir DIR [--id ID]...
@@ -20,11 +19,9 @@ large) or that passed the retry max age. They are kept in DIR/dead-letter.jsonl 
   resend   deliver the parked ones (or those named by --id, also if resent before) again, to the sinks
            given here (grafeas for letters of the grafeas sink, --provenance-dir for the file sink),
            and record each success as resent. Safe to repeat: sinks skip what they already hold.
-Exit: 0 ok (resend: every chosen letter delivered), 1 a letter failed, is unknown or its sink not given,
-or the file is unreadable, 64 usage.
+Exit (docs/errors.md): 0 ok (resend: every chosen letter delivered), 13 a letter failed, is unknown or
+its sink not given, or the file has unreadable lines, 2 usage.
 `;
-
-class UsageError extends Error {}
 
 export async function outboxCommand(
   argv: string[],
@@ -33,7 +30,7 @@ export async function outboxCommand(
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h') {
     out.write(USAGE);
-    return OUTBOX_EXIT.ok;
+    return exitStatus('ok');
   }
   try {
     if (sub === 'list') return await list(rest, out);
@@ -44,7 +41,7 @@ export async function outboxCommand(
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`provenance-proxy outbox: ${error.message}\n${USAGE}`);
-    return OUTBOX_EXIT.usage;
+    return exitStatus('usage');
   }
 }
 
@@ -89,7 +86,7 @@ async function list(argv: string[], out: NodeJS.WritableStream): Promise<number>
       `${letters.length} dead letters, ${parked} parked${unreadable > 0 ? `, ${unreadable} unreadable lines` : ''}\n`,
     );
   }
-  return unreadable > 0 ? OUTBOX_EXIT.failed : OUTBOX_EXIT.ok;
+  return unreadable > 0 ? exitStatus('incomplete') : exitStatus('ok');
 }
 
 async function resend(argv: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -161,5 +158,5 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     grafeas?.close();
   }
   out.write(`${chosen.length - (failed - unknown.length)} of ${chosen.length} resent\n`);
-  return failed > 0 ? OUTBOX_EXIT.failed : OUTBOX_EXIT.ok;
+  return failed > 0 ? exitStatus('incomplete') : exitStatus('ok');
 }

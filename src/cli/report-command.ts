@@ -2,28 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ProvenanceProxyError } from '../errors.js';
+import { ProvenanceProxyError, UsageError } from '../errors.js';
+import { type ExitName, exitStatus } from '../exit-codes.js';
 import {
   CHAINS_RESULT_NAMES,
   chainsResults,
   digestDisagreements,
   type PushedImage,
 } from '../tekton/chains-results.js';
-
-/** Exit codes of `provenance-proxy report`; documented in --help and the README. */
-export const REPORT_EXIT = {
-  written: 0,
-  internal: 1,
-  usage: 2,
-  /** The control endpoint could not be reached, refused the token, or answered nonsense. */
-  controlUnavailable: 3,
-  /** The proxy saw no image pushed (and --allow-empty was not given). */
-  nothingPushed: 4,
-  /** An output's digest was contradicted by the registry: nothing is written. */
-  digestDisagreement: 5,
-  /** The results directory could not be written. */
-  resultsUnwritable: 6,
-} as const;
 
 export const REPORT_USAGE = `Usage: provenance-proxy report [--control-url URL] [--control-token-file F]
          [--results-dir DIR] [--finalize] [--allow-empty] [--timeout SECONDS]
@@ -50,9 +36,9 @@ followed). Declare only these results as type hints in the Task.
   --timeout SECONDS         per request (default 30)
   -h, --help                this text
 
-Exit codes: 0 written, 2 usage, 3 control server unavailable or refused, 4 nothing pushed,
-5 an output's digest was contradicted by the registry, 6 results not writable. On every failure
-but 6 the four result files are removed, so nothing a build step planted survives.
+Exit codes (docs/errors.md): 0 written, 2 usage, 3 control server unavailable or refused, 4 nothing
+pushed, 9 an output's digest was contradicted by the registry, 10 results not writable. On every
+failure but 10 the four result files are removed, so nothing a build step planted survives.
 `;
 
 interface ReportOptions {
@@ -64,16 +50,16 @@ interface ReportOptions {
   readonly timeoutMs: number;
 }
 
-class ReportUsageError extends ProvenanceProxyError {
+class ReportUsageError extends UsageError {
   constructor(message: string) {
-    super('ERR_REPORT_USAGE', message);
+    super(message, 'ERR_REPORT_USAGE');
   }
 }
 
-/** Ends a run with an exit code; the message goes to stderr. */
+/** Ends a run with a row of the exit table; the message goes to stderr. */
 class ReportFailure extends ProvenanceProxyError {
   constructor(
-    readonly exitCode: number,
+    readonly exit: ExitName,
     message: string,
   ) {
     super('ERR_REPORT', message);
@@ -96,7 +82,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     options = parseReportArgs(argv, process.env);
   } catch (error) {
     process.stderr.write(`report: ${(error as Error).message}\n\n${REPORT_USAGE}`);
-    return REPORT_EXIT.usage;
+    return exitStatus('usage');
   }
   if (options === 'help') {
     process.stdout.write(REPORT_USAGE);
@@ -109,7 +95,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     const disagreements = digestDisagreements(images);
     if (disagreements.length > 0) {
       throw new ReportFailure(
-        REPORT_EXIT.digestDisagreement,
+        'digestDisagreement',
         `the registry contradicted the digest the proxy computed for ${disagreements
           .map((d) => `${d.reference} (registry: ${d.registryDigest ?? 'none'})`)
           .join(', ')}; no results written`,
@@ -117,7 +103,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     }
     const results = chainsResults(images);
     if (results.images.length === 0 && !options.allowEmpty) {
-      throw new ReportFailure(REPORT_EXIT.nothingPushed, 'the proxy saw no image pushed; no results written');
+      throw new ReportFailure('notFound', 'the proxy saw no image pushed; no results written');
     }
     await writeResults(options.resultsDir, results.files);
     process.stdout.write(
@@ -125,16 +111,16 @@ export async function reportCommand(argv: string[]): Promise<number> {
         ? 'report: no image pushed\n'
         : `report: ${results.images.length} image(s)\n${results.images.map((r) => `  ${r}\n`).join('')}`,
     );
-    return REPORT_EXIT.written;
+    return exitStatus('ok');
   } catch (error) {
     if (!(error instanceof ReportFailure)) throw error;
     // A failed step must not leave behind type hints a build step planted: Chains may still
     // read the results of a TaskRun that failed.
-    if (error.exitCode !== REPORT_EXIT.resultsUnwritable) {
+    if (error.exit !== 'outputUnwritable') {
       await writeResults(options.resultsDir, {}).catch(() => undefined);
     }
     process.stderr.write(`report: FAILED: ${error.message}\n`);
-    return error.exitCode;
+    return exitStatus(error.exit);
   }
 }
 
@@ -181,13 +167,9 @@ async function readControlToken(path: string): Promise<string> {
     token = (await readFile(path, 'utf8')).trim();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
-      `cannot read the control token file ${path} (${code})`,
-    );
+    throw new ReportFailure('unavailable', `cannot read the control token file ${path} (${code})`);
   }
-  if (token === '')
-    throw new ReportFailure(REPORT_EXIT.controlUnavailable, `the control token file ${path} is empty`);
+  if (token === '') throw new ReportFailure('unavailable', `the control token file ${path} is empty`);
   return token;
 }
 
@@ -209,7 +191,7 @@ async function controlRequest(
     });
   } catch (error) {
     throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
+      'unavailable',
       `cannot reach the control server at ${url.origin}: ${(error as Error).message}`,
     );
   }
@@ -217,24 +199,21 @@ async function controlRequest(
   if (response.status !== 200) {
     // The body is the proxy's own error JSON; it never echoes the token.
     throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
+      'unavailable',
       `${method} ${path} answered ${response.status}${token === undefined && (response.status === 401 || response.status === 403) ? ' (give --control-token-file)' : ''}: ${text.slice(0, 300)}`,
     );
   }
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new ReportFailure(REPORT_EXIT.controlUnavailable, `${method} ${path} did not answer JSON`);
+    throw new ReportFailure('unavailable', `${method} ${path} did not answer JSON`);
   }
 }
 
 function parseImages(body: unknown): PushedImage[] {
   const images = (body as { images?: unknown } | null)?.images;
   if (!Array.isArray(images)) {
-    throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
-      'GET /v1/images did not answer {"images": [...]}',
-    );
+    throw new ReportFailure('unavailable', 'GET /v1/images did not answer {"images": [...]}');
   }
   for (const image of images as Partial<PushedImage>[]) {
     if (
@@ -243,7 +222,7 @@ function parseImages(body: unknown): PushedImage[] {
       typeof image.digest !== 'string'
     ) {
       throw new ReportFailure(
-        REPORT_EXIT.controlUnavailable,
+        'unavailable',
         'GET /v1/images answered an image without registry, repository or digest',
       );
     }
@@ -272,7 +251,7 @@ async function writeResults(dir: string, files: Partial<Record<string, string>>)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new ReportFailure(
-      REPORT_EXIT.resultsUnwritable,
+      'outputUnwritable',
       `cannot write results in ${dir} (${code}): ${(error as Error).message}`,
     );
   }

@@ -1,22 +1,11 @@
 import { access, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { exitStatus } from '../exit-codes.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import { type AnchorReport, verifyAnchors } from './journal-anchor.js';
 import { KNOWN_JOURNALS, OBSERVATIONS_JOURNAL } from './journal-names.js';
 import { type JournalVerifyReport, verifyJournalFile } from './journal-verify.js';
-
-/**
- * Exit codes of `provenance-proxy journal verify`:
- * - 0: every journal checked is intact;
- * - 1: a journal is broken (bad line or broken chain before the end), unreadable, or none was found:
- *      the proxy would refuse to start on it; with --public-key also: an anchor that does not verify
- *      or does not match the line it signed (a rewritten chain), no valid anchor at all, or (with
- *      --require-sealed) a journal that does not end with an anchor of everything before it;
- * - 2: intact except for a torn last line (an unfinished write from a crash): the proxy would save
- *      it aside, cut it off and start;
- * - 64: bad command line (EX_USAGE).
- */
-export const VERIFY_EXIT = { ok: 0, broken: 1, torn: 2, usage: 64 } as const;
 
 const USAGE = `usage: provenance-proxy journal verify (--data-dir DIR [--name FILE]... | --file PATH...)
                                       [--public-key PEM... [--require-sealed]] [--json]
@@ -30,7 +19,7 @@ Checks every line's hash and the chain of a journal, read-only.
   --require-sealed    with --public-key: the journal must end with an anchor of all before it
                       (written at finalize and at a clean stop); detects a cut tail
   --json              print {"journals":[report...]} instead of a summary
-Exit: 0 intact, 1 broken or missing, 2 torn last line only, 64 usage.
+Exit (docs/errors.md): 0 intact, 11 broken, tampered or missing, 12 torn last line only, 2 usage.
 `;
 
 interface VerifyArgs {
@@ -45,8 +34,6 @@ interface VerifyArgs {
 /** A journal's report, with its anchors when a key was given. */
 type CheckedJournal = JournalVerifyReport & { readonly anchors?: AnchorReport };
 
-class UsageError extends Error {}
-
 export async function runJournalVerify(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   let args: VerifyArgs;
   try {
@@ -54,7 +41,7 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     out.write(err.message === '' ? USAGE : `${err.message}\n${USAGE}`);
-    return err.message === '' ? VERIFY_EXIT.ok : VERIFY_EXIT.usage;
+    return err.message === '' ? exitStatus('ok') : exitStatus('usage');
   }
   const paths = await pathsToCheck(args);
   if (paths.length === 0) {
@@ -63,14 +50,14 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
         ? `${JSON.stringify({ journals: [], error: 'no journal found' })}\n`
         : `no journal found in ${args.dataDir}\n`,
     );
-    return VERIFY_EXIT.broken;
+    return exitStatus('journalBroken');
   }
   let keys: VerificationKey[];
   try {
     keys = await Promise.all(args.publicKeys.map(async (p) => parsePublicKeyPem(await readFile(p), p)));
   } catch (err) {
     out.write(`${(err as Error).message}\n${USAGE}`);
-    return VERIFY_EXIT.usage;
+    return exitStatus('usage');
   }
   const reports: CheckedJournal[] = [];
   for (const path of paths) {
@@ -84,9 +71,9 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
       : reports.map((r) => summarise(r, args.requireSealed)).join(''),
   );
   if (reports.some((r) => r.error !== null || anchorFailure(r, args.requireSealed) !== null))
-    return VERIFY_EXIT.broken;
-  if (reports.some((r) => r.torn !== null)) return VERIFY_EXIT.torn;
-  return VERIFY_EXIT.ok;
+    return exitStatus('journalBroken');
+  if (reports.some((r) => r.torn !== null)) return exitStatus('journalTorn');
+  return exitStatus('ok');
 }
 
 function parseArgs(argv: string[]): VerifyArgs {
