@@ -74,7 +74,10 @@ export class CertificateAuthorityError extends ProvenanceProxyError {
 /** The journal is unreadable, its hash chain is broken, or its last line is torn. */
 export class JournalError extends ProvenanceProxyError {
   constructor(
-    code: Extract<ErrorCode, `ERR_JOURNAL_${'CHAIN' | 'TORN' | 'IO' | 'PARSE'}`>,
+    code: Extract<
+      ErrorCode,
+      'ERR_JOURNAL_CHAIN' | 'ERR_JOURNAL_TORN' | 'ERR_JOURNAL_IO' | 'ERR_JOURNAL_PARSE'
+    >,
     message: string,
     options?: { cause?: unknown },
   ) {
