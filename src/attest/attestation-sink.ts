@@ -1,5 +1,6 @@
 import type { CredentialBroker } from '../broker/credential-broker.js';
 import type { OwnClient, OwnResponse } from '../broker/own-client.js';
+import { isRetryable } from '../errors.js';
 import type { ProvenanceSink, SignedReport } from '../reporters/sink.js';
 import { SinkError } from '../reporters/sink.js';
 import {
@@ -129,9 +130,10 @@ export class AttestationSink implements ProvenanceSink {
       ?.authorization(registry, method, target)
       ?.catch((error: Error) => {
         throw new SinkError('ERR_SINK', error.message, {
-          retryable: true,
+          retryable: isRetryable(error),
           reason: 'credentials',
           auth: true,
+          cause: error,
         });
       });
     try {

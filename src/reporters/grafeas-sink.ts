@@ -393,6 +393,8 @@ function validateUrl(text: string): URL {
  * in the dead-letter file by the outbox): a 400 whose google.rpc.Status says INVALID_ARGUMENT, a
  * 413, or a report this sink cannot map. Everything else — 5xx, 429, 401/403 (a token being
  * rotated or fixed), other 4xx (a proxy or gateway in the way) — may pass and is retried.
+ * The client's other typed errors carry their own decision (network, timeout, token file, protocol:
+ * retryable; an unmappable report: not).
  */
 export function toSinkError(error: unknown): SinkError {
   if (error instanceof SinkError) return error;
@@ -408,28 +410,28 @@ export function toSinkError(error: unknown): SinkError {
   }
   if (error instanceof GrafeasNetworkError) {
     return new SinkError('ERR_SINK_GRAFEAS_NETWORK', error.message, {
-      retryable: true,
+      retryable: error.retryable,
       reason: error.reason,
       cause: error,
     });
   }
   if (error instanceof GrafeasTokenError) {
     return new SinkError('ERR_SINK_GRAFEAS_TOKEN', error.message, {
-      retryable: true,
+      retryable: error.retryable,
       reason: 'token_file',
       cause: error,
     });
   }
   if (error instanceof GrafeasMappingError) {
     return new SinkError('ERR_SINK_GRAFEAS_REPORT', error.message, {
-      retryable: false,
+      retryable: error.retryable,
       reason: 'invalid_report',
       cause: error,
     });
   }
   if (error instanceof GrafeasProtocolError) {
     return new SinkError('ERR_SINK_GRAFEAS_PROTOCOL', error.message, {
-      retryable: true,
+      retryable: error.retryable,
       reason: 'protocol',
       cause: error,
     });
