@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { ErrorCode } from '../error-codes.js';
 import { InvalidOptionError, isRetryable, ProvenanceProxyError } from '../errors.js';
 import { Journal, type TornReport } from '../journal/journal.js';
 import { OUTBOX_JOURNAL } from '../journal/journal-names.js';
@@ -70,7 +71,7 @@ interface Failure {
   readonly retryable: boolean;
   readonly auth: boolean;
   readonly cause: string;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
 }
 

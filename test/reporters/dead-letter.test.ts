@@ -72,6 +72,6 @@ t.test('a torn last line does not swallow the next letter; states fold in order'
     'unreadable lines: exit incomplete',
   );
   t.match(out, /2 dead letters, 2 parked, 1 unreadable lines/);
-  t.equal(await outboxCommand(['list'], sink), 64, 'no --data-dir: usage');
-  t.equal(await outboxCommand(['frobnicate'], sink), 64);
+  t.equal(await outboxCommand(['list'], sink), EXIT.usage.status, 'no --data-dir: usage');
+  t.equal(await outboxCommand(['frobnicate'], sink), EXIT.usage.status);
 });
