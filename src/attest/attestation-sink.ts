@@ -1,5 +1,6 @@
 import type { CredentialBroker } from '../broker/credential-broker.js';
 import type { OwnClient, OwnResponse } from '../broker/own-client.js';
+import { isRetryable } from '../errors.js';
 import type { ProvenanceSink, SignedReport } from '../reporters/sink.js';
 import { SinkError } from '../reporters/sink.js';
 import {
@@ -60,9 +61,9 @@ export class AttestationSink implements ProvenanceSink {
     const current = await this.#send(registry, 'GET', manifestPath, { accept: OCI_MANIFEST_MEDIA_TYPE });
     if (current.status !== 200 && current.status !== 404) throw failure(registry, 'reading', current);
     if (current.truncated)
-      throw new SinkError(`${registry}/${repository}:${tag} is too large to extend`, {
+      throw new SinkError('ERR_SINK', `${registry}/${repository}:${tag} is too large to extend`, {
         retryable: false,
-        cause: 'too_large',
+        reason: 'too_large',
       });
     const next = attestationImage(
       current.status === 200 ? current.body : null,
@@ -103,9 +104,9 @@ export class AttestationSink implements ProvenanceSink {
       throw failure(registry, 'starting an upload', start);
     const url = new URL(location, `https://${registry}`);
     if (url.host.toLowerCase() !== registry || url.protocol !== 'https:')
-      throw new SinkError(`${registry} sent the upload elsewhere`, {
+      throw new SinkError('ERR_SINK', `${registry} sent the upload elsewhere`, {
         retryable: false,
-        cause: 'upload_elsewhere',
+        reason: 'upload_elsewhere',
       });
     url.searchParams.set('digest', blob.digest);
     const put = await this.#send(
@@ -128,7 +129,12 @@ export class AttestationSink implements ProvenanceSink {
     const authorization = await this.#broker
       ?.authorization(registry, method, target)
       ?.catch((error: Error) => {
-        throw new SinkError(error.message, { retryable: true, cause: 'credentials', auth: true });
+        throw new SinkError('ERR_SINK', error.message, {
+          retryable: isRetryable(error),
+          reason: 'credentials',
+          auth: true,
+          cause: error,
+        });
       });
     try {
       return await this.#client.send(
@@ -138,10 +144,10 @@ export class AttestationSink implements ProvenanceSink {
         body,
       );
     } catch (error) {
-      throw new SinkError(`${registry} did not answer: ${(error as Error).message}`, {
+      throw new SinkError('ERR_SINK', `${registry} did not answer: ${(error as Error).message}`, {
         retryable: true,
-        cause: 'network',
-        error,
+        reason: 'network',
+        cause: error,
       });
     }
   }
@@ -152,9 +158,9 @@ function failure(registry: string, doing: string, response: OwnResponse): SinkEr
   const status = response.status;
   const retryable =
     status >= 500 || status === 401 || status === 403 || status === 404 || status === 408 || status === 429;
-  return new SinkError(`${registry} answered ${status} while ${doing}`, {
+  return new SinkError('ERR_SINK', `${registry} answered ${status} while ${doing}`, {
     retryable,
-    cause: `http_${status}`,
+    reason: `http_${status}`,
     auth: status === 401 || status === 403,
   });
 }

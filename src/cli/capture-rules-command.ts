@@ -11,6 +11,7 @@ import {
 import { CAPTURE_RULES_COMMAND } from '../config/capture-rules-table.js';
 import { formatHelp, parseOptions } from '../config/option-table.js';
 import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
+import { exitStatus } from '../exit-codes.js';
 
 export async function captureRulesCommand(argv: string[]): Promise<number> {
   const parsed = parseOptions(CAPTURE_RULES_COMMAND, argv);
@@ -35,7 +36,7 @@ export async function captureRulesCommand(argv: string[]): Promise<number> {
     const problems = checkRules(rules, ip6);
     for (const problem of problems) process.stderr.write(`capture-rules: ${problem}\n`);
     process.stdout.write(`${problems.length === 0 ? 'ok' : 'differs'} ${rules.hash}\n`);
-    return problems.length === 0 ? 0 : 1;
+    return exitStatus(problems.length === 0 ? 'ok' : 'rulesDiffer');
   }
   process.stdout.write(
     `${rules.ipv4.restoreText}${rules.ipv6.restoreText}# hooks (first rule of each chain):\n`,

@@ -1,5 +1,6 @@
 import { JOURNAL_VERIFY_COMMAND } from '../config/journal-table.js';
 import { formatHelp } from '../config/option-table.js';
+import { exitStatus } from '../exit-codes.js';
 
 const USAGE = formatHelp(JOURNAL_VERIFY_COMMAND);
 
@@ -11,7 +12,7 @@ export async function journalCommand(argv: string[]): Promise<number> {
   }
   if (sub !== 'verify') {
     process.stderr.write(USAGE);
-    return 64;
+    return exitStatus('usage');
   }
   const { runJournalVerify } = await import('../journal/verify-command.js');
   return runJournalVerify(rest, process.stdout);

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 import { ProvenanceProxyError } from '../errors.js';
+import { exitStatus, exitStatusOf } from '../exit-codes.js';
 import { caCommand } from './ca-command.js';
 import { runCommand } from './run-command.js';
 
@@ -16,7 +17,7 @@ Commands:
   report    write Tekton Chains results from what the running proxy saw pushed
   capture-rules  print, apply or check the transparent-capture netfilter rules
 
-Run 'provenance-proxy <command> --help' for a command's options.
+Run 'provenance-proxy <command> --help' for a command's options. Exit statuses: docs/errors.md.
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -37,12 +38,12 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(HELP);
-    return name === undefined ? 2 : 0;
+    return exitStatus(name === undefined ? 'usage' : 'ok');
   }
   const load = COMMANDS[name];
   if (!load) {
     process.stderr.write(`provenance-proxy: unknown command "${name}"\n\n${HELP}`);
-    return 2;
+    return exitStatus('usage');
   }
   return (await load())(rest);
 }
@@ -54,10 +55,10 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof ProvenanceProxyError) {
       process.stderr.write(`provenance-proxy: ${error.message} [${error.code}]\n`);
-      process.exitCode = 2;
     } else {
       process.stderr.write(`provenance-proxy: ${(error as Error)?.message ?? String(error)}\n`);
-      process.exitCode = 1;
     }
+    // The one table (exit-codes.ts, docs/errors.md): a typed error's code names its row.
+    process.exitCode = exitStatusOf(error);
   },
 );

@@ -1,19 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { type CommandOptions, formatHelp, parseOptions } from '../config/option-table.js';
 import { OUTBOX_LIST_COMMAND, OUTBOX_RESEND_COMMAND } from '../config/outbox-table.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, UsageError } from '../errors.js';
+import { exitStatus } from '../exit-codes.js';
 import { createLogger } from '../log/logger.js';
 import { appendDeadLetterLine, type DeadLetter, readDeadLetters } from '../reporters/dead-letter.js';
 import { FileSink } from '../reporters/file-sink.js';
 import { GrafeasSink } from '../reporters/grafeas-sink.js';
 import type { ProvenanceSink } from '../reporters/sink.js';
 
-/** Exit codes of `provenance-proxy outbox`, like `journal verify`'s. */
-export const OUTBOX_EXIT = { ok: 0, failed: 1, usage: 64 } as const;
-
 const USAGE = `${formatHelp(OUTBOX_LIST_COMMAND)}\n${formatHelp(OUTBOX_RESEND_COMMAND)}`;
-
-class UsageError extends Error {}
 
 export async function outboxCommand(
   argv: string[],
@@ -22,7 +18,7 @@ export async function outboxCommand(
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h') {
     out.write(USAGE);
-    return OUTBOX_EXIT.ok;
+    return exitStatus('ok');
   }
   try {
     if (sub === 'list') return await list(rest, out);
@@ -33,7 +29,7 @@ export async function outboxCommand(
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof InvalidOptionError)) throw error;
     process.stderr.write(`provenance-proxy outbox: ${error.message}\n${USAGE}`);
-    return OUTBOX_EXIT.usage;
+    return exitStatus('usage');
   }
 }
 
@@ -51,7 +47,7 @@ function parse<Values>(
 
 async function list(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const values = parse(OUTBOX_LIST_COMMAND, argv, out);
-  if (values === null) return OUTBOX_EXIT.ok;
+  if (values === null) return exitStatus('ok');
   const { letters, unreadable } = await readDeadLetters(values.dataDir);
   if (values.json) {
     const summary = letters.map(({ report, ...letter }) => ({
@@ -71,12 +67,12 @@ async function list(argv: string[], out: NodeJS.WritableStream): Promise<number>
       `${letters.length} dead letters, ${parked} parked${unreadable > 0 ? `, ${unreadable} unreadable lines` : ''}\n`,
     );
   }
-  return unreadable > 0 ? OUTBOX_EXIT.failed : OUTBOX_EXIT.ok;
+  return unreadable > 0 ? exitStatus('incomplete') : exitStatus('ok');
 }
 
 async function resend(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const values = parse(OUTBOX_RESEND_COMMAND, argv, out);
-  if (values === null) return OUTBOX_EXIT.ok;
+  if (values === null) return exitStatus('ok');
   const dir = values.dataDir;
   const logger = createLogger('warn', process.stderr);
   const sinks = new Map<string, ProvenanceSink>();
@@ -131,5 +127,5 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     grafeas?.close();
   }
   out.write(`${chosen.length - (failed - unknown.length)} of ${chosen.length} resent\n`);
-  return failed > 0 ? OUTBOX_EXIT.failed : OUTBOX_EXIT.ok;
+  return failed > 0 ? exitStatus('incomplete') : exitStatus('ok');
 }

@@ -5,27 +5,13 @@ import { formatHelp, parseOptions } from '../config/option-table.js';
 import { REPORT_COMMAND } from '../config/report-table.js';
 import { readTokenFile } from '../config/token-file.js';
 import { ProvenanceProxyError } from '../errors.js';
+import { type ExitName, exitStatus } from '../exit-codes.js';
 import {
   CHAINS_RESULT_NAMES,
   chainsResults,
   digestDisagreements,
   type PushedImage,
 } from '../tekton/chains-results.js';
-
-/** Exit codes of `provenance-proxy report`; documented in --help and the README. */
-export const REPORT_EXIT = {
-  written: 0,
-  internal: 1,
-  usage: 2,
-  /** The control endpoint could not be reached, refused the token, or answered nonsense. */
-  controlUnavailable: 3,
-  /** The proxy saw no image pushed (and --allow-empty was not given). */
-  nothingPushed: 4,
-  /** An output's digest was contradicted by the registry: nothing is written. */
-  digestDisagreement: 5,
-  /** The results directory could not be written. */
-  resultsUnwritable: 6,
-} as const;
 
 export const REPORT_USAGE = formatHelp(REPORT_COMMAND);
 
@@ -38,10 +24,10 @@ interface ReportOptions {
   readonly timeoutMs: number;
 }
 
-/** Ends a run with an exit code; the message goes to stderr. */
+/** Ends a run with a row of the exit table; the message goes to stderr. */
 class ReportFailure extends ProvenanceProxyError {
   constructor(
-    readonly exitCode: number,
+    readonly exit: ExitName,
     message: string,
   ) {
     super('ERR_REPORT', message);
@@ -54,7 +40,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     options = parseReportArgs(argv, process.env);
   } catch (error) {
     process.stderr.write(`report: ${(error as Error).message}\n\n${REPORT_USAGE}`);
-    return REPORT_EXIT.usage;
+    return exitStatus('usage');
   }
   if (options === 'help') {
     process.stdout.write(REPORT_USAGE);
@@ -67,7 +53,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     const disagreements = digestDisagreements(images);
     if (disagreements.length > 0) {
       throw new ReportFailure(
-        REPORT_EXIT.digestDisagreement,
+        'digestDisagreement',
         `the registry contradicted the digest the proxy computed for ${disagreements
           .map((d) => `${d.reference} (registry: ${d.registryDigest ?? 'none'})`)
           .join(', ')}; no results written`,
@@ -75,7 +61,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     }
     const results = chainsResults(images);
     if (results.images.length === 0 && !options.allowEmpty) {
-      throw new ReportFailure(REPORT_EXIT.nothingPushed, 'the proxy saw no image pushed; no results written');
+      throw new ReportFailure('notFound', 'the proxy saw no image pushed; no results written');
     }
     await writeResults(options.resultsDir, results.files);
     process.stdout.write(
@@ -83,16 +69,16 @@ export async function reportCommand(argv: string[]): Promise<number> {
         ? 'report: no image pushed\n'
         : `report: ${results.images.length} image(s)\n${results.images.map((r) => `  ${r}\n`).join('')}`,
     );
-    return REPORT_EXIT.written;
+    return exitStatus('ok');
   } catch (error) {
     if (!(error instanceof ReportFailure)) throw error;
     // A failed step must not leave behind type hints a build step planted: Chains may still
     // read the results of a TaskRun that failed.
-    if (error.exitCode !== REPORT_EXIT.resultsUnwritable) {
+    if (error.exit !== 'outputUnwritable') {
       await writeResults(options.resultsDir, {}).catch(() => undefined);
     }
     process.stderr.write(`report: FAILED: ${error.message}\n`);
-    return error.exitCode;
+    return exitStatus(error.exit);
   }
 }
 
@@ -108,7 +94,7 @@ async function readControlToken(path: string): Promise<string> {
   try {
     return await readTokenFile('--control-token-file', path);
   } catch (error) {
-    throw new ReportFailure(REPORT_EXIT.controlUnavailable, (error as Error).message);
+    throw new ReportFailure('unavailable', (error as Error).message);
   }
 }
 
@@ -130,7 +116,7 @@ async function controlRequest(
     });
   } catch (error) {
     throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
+      'unavailable',
       `cannot reach the control server at ${url.origin}: ${(error as Error).message}`,
     );
   }
@@ -138,24 +124,21 @@ async function controlRequest(
   if (response.status !== 200) {
     // The body is the proxy's own error JSON; it never echoes the token.
     throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
+      'unavailable',
       `${method} ${path} answered ${response.status}${token === undefined && (response.status === 401 || response.status === 403) ? ' (give --control-token-file)' : ''}: ${text.slice(0, 300)}`,
     );
   }
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new ReportFailure(REPORT_EXIT.controlUnavailable, `${method} ${path} did not answer JSON`);
+    throw new ReportFailure('unavailable', `${method} ${path} did not answer JSON`);
   }
 }
 
 function parseImages(body: unknown): PushedImage[] {
   const images = (body as { images?: unknown } | null)?.images;
   if (!Array.isArray(images)) {
-    throw new ReportFailure(
-      REPORT_EXIT.controlUnavailable,
-      'GET /v1/images did not answer {"images": [...]}',
-    );
+    throw new ReportFailure('unavailable', 'GET /v1/images did not answer {"images": [...]}');
   }
   for (const image of images as Partial<PushedImage>[]) {
     if (
@@ -164,7 +147,7 @@ function parseImages(body: unknown): PushedImage[] {
       typeof image.digest !== 'string'
     ) {
       throw new ReportFailure(
-        REPORT_EXIT.controlUnavailable,
+        'unavailable',
         'GET /v1/images answered an image without registry, repository or digest',
       );
     }
@@ -193,7 +176,7 @@ async function writeResults(dir: string, files: Partial<Record<string, string>>)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new ReportFailure(
-      REPORT_EXIT.resultsUnwritable,
+      'outputUnwritable',
       `cannot write results in ${dir} (${code}): ${(error as Error).message}`,
     );
   }

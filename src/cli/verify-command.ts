@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { formatHelp, parseOptions } from '../config/option-table.js';
 import { readTokenFile } from '../config/token-file.js';
 import { VERIFY_COMMAND } from '../config/verify-table.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
+import { type ExitName, exitStatus } from '../exit-codes.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import type { EnvelopeCandidate } from '../verify/envelope-candidate.js';
 import { readEnvelopeFile } from '../verify/envelope-file.js';
@@ -20,39 +21,20 @@ import {
   verifyProvenance,
 } from '../verify/verify-provenance.js';
 
-/** Exit codes of `provenance-proxy verify`; documented in docs/verification.md and --help. */
-export const VERIFY_EXIT = {
-  verified: 0,
-  /** Reserved for unexpected internal errors (Node's own code for an uncaught exception). */
-  internal: 1,
-  usage: 2,
-  /** The envelope file, a public key or the Grafeas store could not be read. */
-  inputUnavailable: 3,
-  /** The source holds no provenance for this image. */
-  noProvenance: 4,
-  /** No envelope is signed by a given public key (or none is a well-formed DSSE envelope). */
-  signature: 5,
-  /** Signed, but not an in-toto v1 statement with a SLSA v1 predicate. */
-  statement: 6,
-  /** Signed and well-formed, but the digest is not a subject of the statement. */
-  notASubject: 7,
-  /** Signed and about this image, but refused by --require-finished or --builder-id. */
-  requirement: 8,
-} as const;
-
-const EXIT_BY_REASON: Record<ProvenanceFailureReason, number> = {
-  no_provenance: VERIFY_EXIT.noProvenance,
-  malformed_envelope: VERIFY_EXIT.signature,
-  no_signatures: VERIFY_EXIT.signature,
-  no_matching_key: VERIFY_EXIT.signature,
-  payload_type: VERIFY_EXIT.statement,
-  not_json: VERIFY_EXIT.statement,
-  statement_type: VERIFY_EXIT.statement,
-  predicate_type: VERIFY_EXIT.statement,
-  predicate_invalid: VERIFY_EXIT.statement,
-  not_a_subject: VERIFY_EXIT.notASubject,
-  builder_mismatch: VERIFY_EXIT.requirement,
-  not_finished: VERIFY_EXIT.requirement,
+/** Which row of the exit table (docs/errors.md) each refusal ends `verify` with. */
+const EXIT_BY_REASON: Record<ProvenanceFailureReason, ExitName> = {
+  no_provenance: 'notFound',
+  malformed_envelope: 'signature',
+  no_signatures: 'signature',
+  no_matching_key: 'signature',
+  payload_type: 'statement',
+  not_json: 'statement',
+  statement_type: 'statement',
+  predicate_type: 'statement',
+  predicate_invalid: 'statement',
+  not_a_subject: 'notASubject',
+  builder_mismatch: 'requirement',
+  not_finished: 'requirement',
 };
 
 export const VERIFY_USAGE = formatHelp(VERIFY_COMMAND);
@@ -75,15 +57,15 @@ interface VerifyOptions {
   readonly json: boolean;
 }
 
-/** Ends a run with an exit code and a reason line. */
-class VerifyFailure extends Error {
+/** Ends a run with a row of the exit table and a reason line. */
+class VerifyFailure extends ProvenanceProxyError {
   constructor(
-    readonly exitCode: number,
+    readonly exit: ExitName,
     readonly reason: string,
     message: string,
     readonly details: readonly string[] = [],
   ) {
-    super(message);
+    super('ERR_VERIFY', message);
   }
 }
 
@@ -121,16 +103,12 @@ async function loadPublicKeys(paths: readonly string[]): Promise<VerificationKey
       pem = await readFile(path, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new VerifyFailure(
-        VERIFY_EXIT.inputUnavailable,
-        'public_key',
-        `cannot read public key ${path} (${code})`,
-      );
+      throw new VerifyFailure('unavailable', 'public_key', `cannot read public key ${path} (${code})`);
     }
     try {
       keys.push(parsePublicKeyPem(pem, path));
     } catch (error) {
-      throw new VerifyFailure(VERIFY_EXIT.inputUnavailable, 'public_key', (error as Error).message);
+      throw new VerifyFailure('unavailable', 'public_key', (error as Error).message);
     }
   }
   return keys;
@@ -153,7 +131,7 @@ async function collectEnvelopes(options: VerifyOptions, fetch: FetchLike): Promi
     });
   } catch (error) {
     if (error instanceof VerifyFailure) throw error;
-    throw new VerifyFailure(VERIFY_EXIT.inputUnavailable, 'source', (error as Error).message);
+    throw new VerifyFailure('unavailable', 'source', (error as Error).message);
   }
 }
 
@@ -172,11 +150,11 @@ export async function runVerifyCommand(
     options = parseVerifyArgs(argv);
   } catch (error) {
     err.write(`verify: ${(error as Error).message}\n\n${VERIFY_USAGE}`);
-    return VERIFY_EXIT.usage;
+    return exitStatus('usage');
   }
   if (options === 'help') {
     out.write(VERIFY_USAGE);
-    return VERIFY_EXIT.verified;
+    return exitStatus('ok');
   }
   const { target, json } = options;
   try {
@@ -193,19 +171,19 @@ export async function runVerifyCommand(
     } else {
       out.write(summaries.map((summary) => formatSummary(summary, target)).join('\n'));
     }
-    return VERIFY_EXIT.verified;
+    return exitStatus('ok');
   } catch (error) {
     const failure =
       error instanceof VerifyFailure
         ? error
-        : new VerifyFailure(VERIFY_EXIT.internal, 'internal', (error as Error).message);
+        : new VerifyFailure('internal', 'internal', (error as Error).message);
     if (json) {
       const report = {
         verified: false,
         reference: formatDigestReference(target),
         reason: failure.reason,
         message: failure.message,
-        exitCode: failure.exitCode,
+        exitCode: exitStatus(failure.exit),
         details: failure.details,
       };
       out.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -213,6 +191,6 @@ export async function runVerifyCommand(
     for (const detail of failure.details.length > 1 ? failure.details : [])
       err.write(`verify:   ${detail}\n`);
     err.write(`verify: FAILED: ${failure.message}\n`);
-    return failure.exitCode;
+    return exitStatus(failure.exit);
   }
 }

@@ -60,7 +60,7 @@ Run it in the capture init container (the only one with NET_ADMIN).`,
       flag: 'check',
       kind: 'switch',
       default: 'false',
-      help: 'exit 1 when the live rules differ from this rule set',
+      help: 'exit 14 when the live rules differ from this rule set',
     },
   ],
   epilogue: `Without ip6tables, --apply disables IPv6 in the pod (sysctl) instead, and says so.

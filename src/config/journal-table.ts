@@ -58,7 +58,8 @@ signed anchors of the chain head (a rewritten chain, and with --require-sealed a
       help: 'print {"journals":[report...]} instead of a summary',
     },
   ],
-  epilogue: 'Exit: 0 intact, 1 broken or missing, 2 torn last line only, 64 usage.',
+  epilogue:
+    'Exit codes (docs/errors.md): 0 intact, 11 broken, tampered or unreadable, 12 torn last line only, 2 usage error.',
   check: (options) => {
     if ((options.dataDir === null) === (options.files.length === 0))
       throw new InvalidOptionError('--data-dir', 'give either --data-dir or --file');

@@ -25,8 +25,8 @@ const DATA_DIR = {
   help: "the proxy's data directory, holding dead-letter.jsonl",
 } as const;
 
-export const OUTBOX_EXIT_TEXT = `Exit: 0 ok (resend: every chosen letter delivered), 1 a letter failed, is unknown or its sink not given,
-or the file is unreadable, 64 usage.`;
+export const OUTBOX_EXIT_TEXT = `Exit (docs/errors.md): 0 ok (resend: every chosen letter delivered), 13 a letter failed, is unknown or
+its sink not given, or the file has unreadable lines, 2 usage.`;
 
 export const OUTBOX_LIST_COMMAND: CommandOptions<OutboxListArguments> = {
   command: 'outbox list',

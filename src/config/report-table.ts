@@ -67,9 +67,9 @@ followed). Declare only these results as type hints in the Task.`,
     },
     { key: 'timeoutMs', flag: 'timeout', kind: 'seconds', max: 3600, default: '30', help: 'per request' },
   ],
-  epilogue: `Exit codes: 0 written, 2 usage, 3 control server unavailable or refused, 4 nothing pushed,
-5 an output's digest was contradicted by the registry, 6 results not writable. On every failure
-but 6 the four result files are removed, so nothing a build step planted survives.`,
+  epilogue: `Exit codes (docs/errors.md): 0 written, 2 usage, 3 control server unavailable or refused, 4 nothing
+pushed, 9 an output's digest was contradicted by the registry, 10 results not writable. On every
+failure but 10 the four result files are removed, so nothing a build step planted survives.`,
   check: (options) => {
     if (options.finalize && options.controlTokenFile === null) {
       throw new InvalidOptionError(

@@ -46,7 +46,9 @@ export class GrafeasApiError extends ProvenanceProxyError {
     message: string,
     options: { httpStatus?: number; cause?: unknown; stated?: boolean } = {},
   ) {
-    super(`ERR_GRAFEAS_${status}`, message, options);
+    // A name a server made up gets UNKNOWN's code: codes are a closed set (metrics labels, alerts).
+    const known = Object.hasOwn(HTTP_STATUS_OF, status) ? (status as GrafeasStatus) : 'UNKNOWN';
+    super(`ERR_GRAFEAS_${known}`, message, options);
     this.status = status;
     this.httpStatus = options.httpStatus ?? HTTP_STATUS_OF[status as GrafeasStatus] ?? 500;
     this.stated = options.stated ?? false;

@@ -3,23 +3,11 @@ import { basename, join } from 'node:path';
 import { JOURNAL_VERIFY_COMMAND, type JournalVerifyArguments } from '../config/journal-table.js';
 import { formatHelp, parseOptions } from '../config/option-table.js';
 import { InvalidOptionError } from '../errors.js';
+import { exitStatus } from '../exit-codes.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import { type AnchorReport, verifyAnchors } from './journal-anchor.js';
 import { KNOWN_JOURNALS, OBSERVATIONS_JOURNAL } from './journal-names.js';
 import { type JournalVerifyReport, verifyJournalFile } from './journal-verify.js';
-
-/**
- * Exit codes of `provenance-proxy journal verify`:
- * - 0: every journal checked is intact;
- * - 1: a journal is broken (bad line or broken chain before the end), unreadable, or none was found:
- *      the proxy would refuse to start on it; with --public-key also: an anchor that does not verify
- *      or does not match the line it signed (a rewritten chain), no valid anchor at all, or (with
- *      --require-sealed) a journal that does not end with an anchor of everything before it;
- * - 2: intact except for a torn last line (an unfinished write from a crash): the proxy would save
- *      it aside, cut it off and start;
- * - 64: bad command line (EX_USAGE).
- */
-export const VERIFY_EXIT = { ok: 0, broken: 1, torn: 2, usage: 64 } as const;
 
 const USAGE = formatHelp(JOURNAL_VERIFY_COMMAND);
 
@@ -35,11 +23,11 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
   } catch (err) {
     if (!(err instanceof InvalidOptionError)) throw err;
     out.write(`${err.message}\n${USAGE}`);
-    return VERIFY_EXIT.usage;
+    return exitStatus('usage');
   }
   if (parsed === 'help') {
     out.write(USAGE);
-    return VERIFY_EXIT.ok;
+    return exitStatus('ok');
   }
   const args = parsed.values;
   const paths = await pathsToCheck(args);
@@ -49,14 +37,14 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
         ? `${JSON.stringify({ journals: [], error: 'no journal found' })}\n`
         : `no journal found in ${args.dataDir}\n`,
     );
-    return VERIFY_EXIT.broken;
+    return exitStatus('journalBroken');
   }
   let keys: VerificationKey[];
   try {
     keys = await Promise.all(args.publicKeys.map(async (p) => parsePublicKeyPem(await readFile(p), p)));
   } catch (err) {
     out.write(`${(err as Error).message}\n${USAGE}`);
-    return VERIFY_EXIT.usage;
+    return exitStatus('usage');
   }
   const reports: CheckedJournal[] = [];
   for (const path of paths) {
@@ -70,9 +58,9 @@ export async function runJournalVerify(argv: string[], out: NodeJS.WritableStrea
       : reports.map((r) => summarise(r, args.requireSealed)).join(''),
   );
   if (reports.some((r) => r.error !== null || anchorFailure(r, args.requireSealed) !== null))
-    return VERIFY_EXIT.broken;
-  if (reports.some((r) => r.torn !== null)) return VERIFY_EXIT.torn;
-  return VERIFY_EXIT.ok;
+    return exitStatus('journalBroken');
+  if (reports.some((r) => r.torn !== null)) return exitStatus('journalTorn');
+  return exitStatus('ok');
 }
 
 async function pathsToCheck(args: VerifyArgs): Promise<string[]> {

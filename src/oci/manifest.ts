@@ -1,3 +1,4 @@
+import { ProvenanceProxyError } from '../errors.js';
 import { tryParseDigest } from './digest.js';
 
 /**
@@ -307,4 +308,8 @@ function fail(
 }
 
 /** Internal: unwinds the descriptor walk; never escapes parseManifest. */
-class StructureError extends Error {}
+class StructureError extends ProvenanceProxyError {
+  constructor(message: string) {
+    super('ERR_OCI_MANIFEST', message);
+  }
+}

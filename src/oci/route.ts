@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../error-codes.js';
 import { ProvenanceProxyError } from '../errors.js';
 import { type Digest, parseDigest } from './digest.js';
 import { InvalidRepositoryNameError, InvalidRouteError } from './errors.js';
@@ -23,7 +24,7 @@ export type OciRoute =
       readonly digest: Digest;
     }
   /** Under /v2/ but not a well-formed OCI request (bad name, bad digest, unknown method for the path). */
-  | { readonly kind: 'invalid'; readonly reason: string; readonly code: string }
+  | { readonly kind: 'invalid'; readonly reason: string; readonly code: ErrorCode }
   | { readonly kind: 'not-oci' };
 
 export interface BlobRoute {
@@ -210,6 +211,6 @@ function decodeComponent(component: string): string {
   }
 }
 
-function invalid(reason: string, code = 'ERR_OCI_ROUTE'): OciRoute {
+function invalid(reason: string, code: ErrorCode = 'ERR_OCI_ROUTE'): OciRoute {
   return { kind: 'invalid', reason, code };
 }

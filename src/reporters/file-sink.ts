@@ -74,12 +74,11 @@ function sinkErrorFrom(error: unknown, path: string): SinkError {
   // Permission and read-only errors can be fixed by an operator while the outbox keeps the report,
   // so they are retried too; only errors that cannot change with time would be final, and none of
   // the file system's are.
-  return new SinkError(`file sink: cannot write ${path} (${code})`, {
-    retryable: true,
-    cause: `io_${code.toLowerCase()}`,
-    code: TRANSIENT_IO.has(code) ? 'ERR_SINK_FILE_IO' : 'ERR_SINK_FILE_ACCESS',
-    error,
-  });
+  return new SinkError(
+    TRANSIENT_IO.has(code) ? 'ERR_SINK_FILE_IO' : 'ERR_SINK_FILE_ACCESS',
+    `file sink: cannot write ${path} (${code})`,
+    { retryable: true, reason: `io_${code.toLowerCase()}`, cause: error },
+  );
 }
 
 /** Writes `content` to `path` so a reader sees the old file or the new one, never a part. */
@@ -153,13 +152,9 @@ export class FileSink implements ProvenanceSink {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       throw new SinkError(
+        'ERR_SINK_FILE_CONFIG',
         `invalid option --provenance-dir: ${directory} is not a writable directory (${code})`,
-        {
-          retryable: false,
-          cause: 'config',
-          code: 'ERR_SINK_FILE_CONFIG',
-          error,
-        },
+        { retryable: false, reason: 'config', cause: error },
       );
     }
     return new FileSink(directory, options.logger);
@@ -168,10 +163,9 @@ export class FileSink implements ProvenanceSink {
   deliver(report: SignedReport): Promise<void> {
     if (typeof report.envelope?.payload !== 'string' || typeof report.envelope.payloadType !== 'string') {
       return Promise.reject(
-        new SinkError(`file sink: report ${report.reportId} has no envelope`, {
+        new SinkError('ERR_SINK_FILE_REPORT', `file sink: report ${report.reportId} has no envelope`, {
           retryable: false,
-          cause: 'invalid_report',
-          code: 'ERR_SINK_FILE_REPORT',
+          reason: 'invalid_report',
         }),
       );
     }

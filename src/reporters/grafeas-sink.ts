@@ -144,7 +144,7 @@ export class GrafeasSink implements ProvenanceSink {
         {
           reportId: report.reportId,
           code: sinkError.code,
-          cause: sinkError.cause_,
+          reason: sinkError.reason,
           retryable: sinkError.retryable,
         },
         `grafeas delivery failed: ${sinkError.message}`,
@@ -357,6 +357,8 @@ async function readToken(path: string): Promise<string> {
  * in the dead-letter file by the outbox): a 400 whose google.rpc.Status says INVALID_ARGUMENT, a
  * 413, or a report this sink cannot map. Everything else — 5xx, 429, 401/403 (a token being
  * rotated or fixed), other 4xx (a proxy or gateway in the way) — may pass and is retried.
+ * The client's other typed errors carry their own decision (network, timeout, token file, protocol:
+ * retryable; an unmappable report: not).
  */
 export function toSinkError(error: unknown): SinkError {
   if (error instanceof SinkError) return error;
@@ -364,53 +366,43 @@ export function toSinkError(error: unknown): SinkError {
     const http = error.httpStatus;
     const auth = http === 401 || http === 403;
     const provenMalformed = http === 400 && error.stated && error.status === 'INVALID_ARGUMENT';
-    return new SinkError(`grafeas answered ${http} ${error.status}: ${error.message}`, {
-      retryable: !(provenMalformed || http === 413),
-      cause: `http_${http}`,
-      code: auth ? 'ERR_SINK_GRAFEAS_AUTH' : 'ERR_SINK_GRAFEAS_HTTP',
-      auth,
-      error,
-    });
+    return new SinkError(
+      auth ? 'ERR_SINK_GRAFEAS_AUTH' : 'ERR_SINK_GRAFEAS_HTTP',
+      `grafeas answered ${http} ${error.status}: ${error.message}`,
+      { retryable: !(provenMalformed || http === 413), reason: `http_${http}`, auth, cause: error },
+    );
   }
   if (error instanceof GrafeasNetworkError) {
-    return new SinkError(error.message, {
-      retryable: true,
-      cause: error.reason,
-      code: 'ERR_SINK_GRAFEAS_NETWORK',
-      error,
+    return new SinkError('ERR_SINK_GRAFEAS_NETWORK', error.message, {
+      retryable: error.retryable,
+      reason: error.reason,
+      cause: error,
     });
   }
   if (error instanceof GrafeasTokenError) {
-    return new SinkError(error.message, {
-      retryable: true,
-      cause: 'token_file',
-      code: 'ERR_SINK_GRAFEAS_TOKEN',
-      error,
+    return new SinkError('ERR_SINK_GRAFEAS_TOKEN', error.message, {
+      retryable: error.retryable,
+      reason: 'token_file',
+      cause: error,
     });
   }
   if (error instanceof GrafeasMappingError) {
-    return new SinkError(error.message, {
-      retryable: false,
-      cause: 'invalid_report',
-      code: 'ERR_SINK_GRAFEAS_REPORT',
-      error,
+    return new SinkError('ERR_SINK_GRAFEAS_REPORT', error.message, {
+      retryable: error.retryable,
+      reason: 'invalid_report',
+      cause: error,
     });
   }
   if (error instanceof GrafeasProtocolError) {
-    return new SinkError(error.message, {
-      retryable: true,
-      cause: 'protocol',
-      code: 'ERR_SINK_GRAFEAS_PROTOCOL',
-      error,
+    return new SinkError('ERR_SINK_GRAFEAS_PROTOCOL', error.message, {
+      retryable: error.retryable,
+      reason: 'protocol',
+      cause: error,
     });
   }
   return new SinkError(
+    'ERR_SINK_GRAFEAS',
     `grafeas delivery failed unexpectedly: ${(error as Error)?.message ?? String(error)}`,
-    {
-      retryable: true,
-      cause: 'internal',
-      code: 'ERR_SINK_GRAFEAS',
-      error,
-    },
+    { retryable: true, reason: 'internal', cause: error },
   );
 }

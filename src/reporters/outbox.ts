@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { InvalidOptionError } from '../errors.js';
+import type { ErrorCode } from '../error-codes.js';
+import { InvalidOptionError, isRetryable, ProvenanceProxyError } from '../errors.js';
 import { Journal, type TornReport } from '../journal/journal.js';
 import { OUTBOX_JOURNAL } from '../journal/journal-names.js';
 import { appendDeadLetterLine, deadLetterId } from './dead-letter.js';
@@ -17,7 +18,7 @@ import {
   readOutboxRecord,
 } from './outbox-records.js';
 import { backoffDelay, type RetryPolicy, resolveRetryPolicy } from './retry-policy.js';
-import type { ProvenanceSink, SignedReport } from './sink.js';
+import { type ProvenanceSink, type SignedReport, SinkError } from './sink.js';
 
 export interface OutboxOptions {
   /** The data directory the outbox journal lives in. */
@@ -70,7 +71,7 @@ interface Failure {
   readonly retryable: boolean;
   readonly auth: boolean;
   readonly cause: string;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
 }
 
@@ -663,35 +664,22 @@ function laneKey(sink: string, reportId: string): string {
   return `${sink}\u0000${reportId}`;
 }
 
-/** SinkErrors say whether to retry; anything else is a bug or an unforeseen failure: retry, loudly. */
+/**
+ * Retry or park, decided by the error's type: a SinkError carries the sink's decision and its
+ * metrics label; another typed error says whether it is retryable; anything else is a bug or an
+ * unforeseen failure: retried, loudly (`unexpected`).
+ */
 function classify(err: unknown): Failure {
-  const e = err as {
-    retryable?: unknown;
-    auth?: unknown;
-    cause_?: unknown;
-    code?: unknown;
-    message?: unknown;
-  } | null;
-  if (
-    e !== null &&
-    typeof e === 'object' &&
-    typeof e.retryable === 'boolean' &&
-    typeof e.cause_ === 'string'
-  ) {
-    return {
-      retryable: e.retryable,
-      auth: e.auth === true,
-      cause: e.cause_,
-      code: typeof e.code === 'string' ? e.code : 'ERR_SINK',
-      message: typeof e.message === 'string' ? e.message : String(err),
-    };
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof SinkError) {
+    return { retryable: err.retryable, auth: err.auth, cause: err.reason, code: err.code, message };
   }
   return {
-    retryable: true,
+    retryable: isRetryable(err),
     auth: false,
     cause: 'unexpected',
-    code: e !== null && typeof e === 'object' && typeof e.code === 'string' ? e.code : 'ERR_UNEXPECTED',
-    message: err instanceof Error ? err.message : String(err),
+    code: err instanceof ProvenanceProxyError ? err.code : 'ERR_UNEXPECTED',
+    message,
   };
 }
 

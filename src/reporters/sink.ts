@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../error-codes.js';
+import { ProvenanceProxyError } from '../errors.js';
 import type { InTotoStatement } from '../provenance/statement-types.js';
 import type { DsseEnvelope } from '../signing/envelope.js';
 
@@ -22,26 +24,23 @@ export interface ProvenanceSink {
 }
 
 /**
- * Why a delivery failed, and whether trying again can help. Retryable failures are retried with
- * backoff for as long as it takes; a failure that is not retryable means the sink proved the
- * payload itself unacceptable, and the outbox parks the report in the dead-letter file (never
- * drops it). `auth` marks a refused credential (401/403): retried, and loud.
+ * Why a delivery failed, and whether trying again can help (`retryable`, decided by the sink that
+ * saw the answer). Retryable failures are retried with backoff for as long as it takes; a failure
+ * that is not retryable means the sink proved the payload itself unacceptable, and the outbox parks
+ * the report in the dead-letter file (never drops it). `auth` marks a refused credential (401/403):
+ * retried, and loud. The underlying error, if any, is the standard `cause`.
  */
-export class SinkError extends Error {
-  readonly code: string;
-  readonly retryable: boolean;
+export class SinkError extends ProvenanceProxyError {
   readonly auth: boolean;
-  /** A short label for metrics (`http_503`, `network`, `http_400`, ...). */
-  readonly cause_: string;
+  /** A short label for metrics and dead letters (`http_503`, `network`, `http_400`, ...). */
+  readonly reason: string;
   constructor(
+    code: Extract<ErrorCode, 'ERR_SINK' | `ERR_SINK_${string}`>,
     message: string,
-    opts: { retryable: boolean; cause: string; code?: string; error?: unknown; auth?: boolean },
+    opts: { retryable: boolean; reason: string; cause?: unknown; auth?: boolean },
   ) {
-    super(message, { cause: opts.error });
-    this.name = 'SinkError';
-    this.code = opts.code ?? 'ERR_SINK';
-    this.retryable = opts.retryable;
+    super(code, message, opts);
     this.auth = opts.auth ?? false;
-    this.cause_ = opts.cause;
+    this.reason = opts.reason;
   }
 }

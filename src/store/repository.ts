@@ -1,3 +1,4 @@
+import { ProvenanceProxyError } from '../errors.js';
 import type { FilterTerm } from '../grafeas/filter.js';
 import type { Note, Occurrence } from '../grafeas/resources.js';
 import { type SqlRunner, type StoreDatabase, sqlState, UNIQUE_VIOLATION } from './database.js';
@@ -27,10 +28,10 @@ export interface Page<T> {
 }
 
 /** Some of the notes to insert exist already; nothing was inserted. */
-export class NotesExistError extends Error {
+export class NotesExistError extends ProvenanceProxyError {
   readonly names: string[];
   constructor(names: string[]) {
-    super(`notes already exist: ${names.join(', ')}`);
+    super('ERR_STORE_NOTES_EXIST', `notes already exist: ${names.join(', ')}`);
     this.names = names;
   }
 }

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { LOCK_FILE } from '../../src/app/data-dir-lock.js';
+import { EXIT } from '../../src/exit-codes.js';
 import { cliPath } from '../e2e/support/cli.js';
 import { readEntries, rewriteWithValidChain } from '../journal/support/rewrite-chain.js';
 import { ecdsaKeyFiles } from '../signing/keys.js';
@@ -106,7 +107,7 @@ t.test('a stopped proxy leaves its journal sealed; a recomputed rewrite of it is
   );
   t.equal((await journalVerify(proxy.dataDir)).code, 0, 'the chain alone cannot tell');
   const rewritten = await verify();
-  t.equal(rewritten.code, 1);
+  t.equal(rewritten.code, EXIT.journalBroken.status);
   t.match(rewritten.stdout, /the journal was rewritten/);
   await t.rejects(
     proxy.restart(),

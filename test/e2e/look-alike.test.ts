@@ -6,7 +6,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
-import { VERIFY_EXIT } from '../../src/cli/verify-command.js';
+import { EXIT } from '../../src/exit-codes.js';
 import { inTotoSlsaProvenanceV1Of, noteIdForBuilder } from '../../src/grafeas/provenance-mapping.js';
 import type { InTotoStatement } from '../../src/provenance/statement-types.js';
 import { startStore } from '../../src/store/start-store.js';
@@ -141,7 +141,7 @@ t.test('the store comes back: the real report is written beside the look-alike',
     '--grafeas-token-file',
     sidecarTokenFile,
   ]);
-  t.equal(verified.code, VERIFY_EXIT.verified, `verify finds the real provenance: ${verified.stderr}`);
+  t.equal(verified.code, EXIT.ok.status, `verify finds the real provenance: ${verified.stderr}`);
 });
 
 /** The envelope the file sink wrote whose statement has `reference` as its subject. */

@@ -12,6 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
+import { EXIT } from '../../src/exit-codes.js';
 import { writeTokensFile } from '../store/store-tokens.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { RegistryClient } from '../support/registry-client.js';
@@ -204,9 +205,9 @@ t.test(
     const text = await outboxCli(['list', '--data-dir', proxy.dataDir]);
     t.match(text.stdout, new RegExp(`${deadLetters[0]!.id}  parked  sink=grafeas`));
 
-    // Still refused: resend says so and exits 1; the letter stays parked.
+    // Still refused: resend says so and exits incomplete (13); the letter stays parked.
     const early = await resend(relay.url);
-    t.equal(early.code, 1, 'still refused: exit 1');
+    t.equal(early.code, EXIT.incomplete.status, 'still refused: exit incomplete');
     t.match(early.stdout, /still refused by grafeas/);
 
     relay.refuse = false;
@@ -230,7 +231,7 @@ t.test(
     t.type(after.deadLetters[0]!.resentAt, 'string', 'and marked resent');
 
     const usage = await outboxCli(['resend', '--data-dir', proxy.dataDir]);
-    t.equal(usage.code, 64, 'no sink given: usage error');
+    t.equal(usage.code, EXIT.usage.status, 'no sink given: usage error');
   },
 );
 

@@ -7,7 +7,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import t, { type Test } from 'tap';
-import { VERIFY_EXIT } from '../../src/cli/verify-command.js';
+import { EXIT } from '../../src/exit-codes.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
   type InTotoStatement,
@@ -189,7 +189,7 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
   await t.test('verify accepts the stored provenance and names the tags', async (t) => {
     for (const push of pushes) {
       const run = await runVerify([push.reference, '--public-key', keys.publicPath, ...fromStore]);
-      t.equal(run.code, VERIFY_EXIT.verified, `${push.repository}: exit 0${because(run.stderr)}`);
+      t.equal(run.code, EXIT.ok.status, `${push.repository}: exit 0${because(run.stderr)}`);
       t.match(run.stdout, `verify: OK ${push.reference}`);
       t.match(run.stdout, /tags: +v1\n/, 'the summary names the tag');
       t.match(run.stdout, /subjects: +1 in this statement/);
@@ -198,7 +198,7 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
 
   await t.test('verify refuses a wrong key', async (t) => {
     const run = await runVerify([app.reference, '--public-key', stranger.publicPath, ...fromStore]);
-    t.equal(run.code, VERIFY_EXIT.signature, 'exit 5: no envelope signed by that key');
+    t.equal(run.code, EXIT.signature.status, 'exit 5: no envelope signed by that key');
     t.match(run.stderr, /verify: FAILED: .+/, 'with the reason');
     t.notMatch(run.stdout, /verify: OK/);
   });
@@ -207,13 +207,13 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
     const original = join(workDir, 'stored-envelope.json');
     await writeFile(original, JSON.stringify(appOccurrence.envelope));
     const control = await runVerify([app.reference, '--public-key', keys.publicPath, '--envelope', original]);
-    t.equal(control.code, VERIFY_EXIT.verified, `the envelope as stored verifies${because(control.stderr)}`);
+    t.equal(control.code, EXIT.ok.status, `the envelope as stored verifies${because(control.stderr)}`);
 
     const tampered = tamperedEnvelope(appOccurrence.envelope, '"tags":["v1"]', '"tags":["v9"]');
     const tamperedPath = join(workDir, 'tampered-envelope.json');
     await writeFile(tamperedPath, JSON.stringify(tampered));
     const run = await runVerify([app.reference, '--public-key', keys.publicPath, '--envelope', tamperedPath]);
-    t.equal(run.code, VERIFY_EXIT.signature, 'exit 5: the signature does not cover the changed byte');
+    t.equal(run.code, EXIT.signature.status, 'exit 5: the signature does not cover the changed byte');
     t.match(run.stderr, /verify: FAILED: .+/);
   });
 
@@ -223,7 +223,7 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
     t.ok(configDigest, 'the image has a config blob');
     const configReference = `${registry.host}/${app.repository}@${configDigest}`;
     const byStore = await runVerify([configReference, '--public-key', keys.publicPath, ...fromStore]);
-    t.equal(byStore.code, VERIFY_EXIT.noProvenance, 'the store: no provenance for the config blob (exit 4)');
+    t.equal(byStore.code, EXIT.notFound.status, 'the store: no provenance for the config blob (exit 4)');
     t.match(byStore.stderr, /verify: FAILED: .+/);
 
     // The app's envelope is genuine, but it is about the app only: the tool is not its subject.
@@ -236,7 +236,7 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
       '--envelope',
       appEnvelope,
     ]);
-    t.equal(other.code, VERIFY_EXIT.notASubject, 'exit 7: signed, but not about that digest');
+    t.equal(other.code, EXIT.notASubject.status, 'exit 7: signed, but not about that digest');
     t.match(other.stderr, /verify: FAILED: .+/);
   });
 
@@ -294,7 +294,7 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
       t.ok(occurrence.statement.predicate.runDetails.metadata?.finishedOn, 'with finishedOn');
     }
     const run = await runVerify([tool.reference, '--public-key', keys.publicPath, ...fromStore]);
-    t.equal(run.code, VERIFY_EXIT.verified, `verify accepts both statements${because(run.stderr)}`);
+    t.equal(run.code, EXIT.ok.status, `verify accepts both statements${because(run.stderr)}`);
     t.match(run.stdout, /subjects: +2 in this statement/, 'the build statement is among them');
 
     if (databaseUrl !== undefined) {
@@ -324,7 +324,7 @@ async function reportScenario(t: Test, backend: Backend): Promise<void> {
         '--envelope',
         file.path,
       ]);
-      t.equal(verified.code, VERIFY_EXIT.verified, `${file.name} verifies${because(verified.stderr)}`);
+      t.equal(verified.code, EXIT.ok.status, `${file.name} verifies${because(verified.stderr)}`);
     }
     t.equal(
       files.filter((f) =>

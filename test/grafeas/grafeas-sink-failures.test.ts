@@ -152,7 +152,7 @@ t.test(
     for (const [name, script, retryable, cause, message] of cases) {
       const server = await scriptedServer(t, script);
       const error = await failure(t, server.url);
-      t.match(error, { retryable, cause_: cause, message }, name);
+      t.match(error, { retryable, reason: cause, message }, name);
     }
   },
 );
@@ -208,15 +208,15 @@ t.test('transport failures are worth retrying', async (t) => {
   const freePort = (probe.address() as AddressInfo).port;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   const refused = await failure(t, `http://127.0.0.1:${freePort}`);
-  t.match(refused, { retryable: true, cause_: 'network', message: /ECONNREFUSED/ }, 'nobody listening');
+  t.match(refused, { retryable: true, reason: 'network', message: /ECONNREFUSED/ }, 'nobody listening');
 
   const reset = await scriptedServer(t, [(req) => req.socket.destroy()]);
-  t.match(await failure(t, reset.url), { retryable: true, cause_: 'network' }, 'reset');
+  t.match(await failure(t, reset.url), { retryable: true, reason: 'network' }, 'reset');
 
   const silent = await scriptedServer(t, [() => undefined]);
   t.match(
     await failure(t, silent.url, 200),
-    { retryable: true, cause_: 'timeout', message: /within 200 ms/ },
+    { retryable: true, reason: 'timeout', message: /within 200 ms/ },
     'silence',
   );
 });

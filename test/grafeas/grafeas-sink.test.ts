@@ -265,7 +265,7 @@ t.test('the token file is read at each request and never logged', async (t) => {
   t.match(refused, {
     retryable: true,
     auth: true,
-    cause_: 'http_401',
+    reason: 'http_401',
     message: /UNAUTHENTICATED: a valid bearer token is required/,
   });
 
@@ -274,7 +274,7 @@ t.test('the token file is read at each request and never logged', async (t) => {
     () => undefined,
     (e: unknown) => e,
   );
-  t.match(missing, { retryable: true, cause_: 'token_file', code: 'ERR_SINK_GRAFEAS_TOKEN' });
+  t.match(missing, { retryable: true, reason: 'token_file', code: 'ERR_SINK_GRAFEAS_TOKEN' });
 
   await writeFile(tokenFile, `${TOKEN}\n`);
   await sink.deliver(report);
@@ -293,7 +293,7 @@ t.test('reports that cannot be written are refused for good', async (t) => {
     () => undefined,
     (e: unknown) => e,
   );
-  t.match(error, { retryable: false, cause_: 'invalid_report', code: 'ERR_SINK_GRAFEAS_REPORT' });
+  t.match(error, { retryable: false, reason: 'invalid_report', code: 'ERR_SINK_GRAFEAS_REPORT' });
   t.same(await reader.listOccurrences('e2e-5'), {}, 'nothing half-written');
 
   const empty = statementFor([]);
@@ -374,7 +374,7 @@ t.test('https with an extra CA: trusted when given, refused (retryably) when not
     () => undefined,
     (e: unknown) => e,
   );
-  t.match(refused, { retryable: true, cause_: 'network', message: /self[- ]signed|certificate/i });
+  t.match(refused, { retryable: true, reason: 'network', message: /self[- ]signed|certificate/i });
 
   await sinkFor('e2e-6', { url, ca: [pem] }).deliver(report);
   const subject = report.statement.subject[0]!;

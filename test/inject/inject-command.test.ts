@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import t from 'tap';
+import { EXIT } from '../../src/exit-codes.js';
 import { startInjector } from '../support/injector.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -200,6 +201,6 @@ t.test('a config that breaks a rule at start-up is fatal, with the reason', asyn
     '--tls-cert=x',
     '--tls-key=y',
   ]);
-  t.equal(result.code, 2);
+  t.equal(result.code, EXIT.usage.status);
   t.match(result.stderr, /injector config \(file\): cannot read .*missing\.json.*\[ERR_INJECT_CONFIG\]/);
 });

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { JournalAnchors } from '../../src/app/journal-anchors.js';
+import { EXIT } from '../../src/exit-codes.js';
 import { Journal } from '../../src/journal/journal.js';
 import { ANCHOR_KIND } from '../../src/journal/journal-anchor.js';
 import type { JournalEntry } from '../../src/journal/journal-line.js';
-import { VERIFY_EXIT } from '../../src/journal/verify-command.js';
 import { loadKeySigner } from '../../src/signing/key-signer.js';
 import { ecdsaKeyFiles } from '../signing/keys.js';
 import { waitUntil } from '../support/wait-until.js';
@@ -62,7 +62,7 @@ t.test(
       ],
     );
     const result = await verify(path, '--require-sealed');
-    t.equal(result.code, VERIFY_EXIT.ok, result.output);
+    t.equal(result.code, EXIT.ok.status, result.output);
     t.match(result.output, /3 anchors verify, signed through seq 10; sealed/);
     const json = JSON.parse((await verify(path, '--json')).output) as { journals: { anchors: unknown }[] };
     t.match(json.journals[0]!.anchors, {
@@ -82,9 +82,9 @@ t.test(
     const entries = await readEntries(path);
     const forged = entries.map((e) => (e.seq === 3 ? { ...e, data: { n: 'forged' } } : e));
     await rewriteWithValidChain(path, forged);
-    t.equal((await run(['--file', path])).code, VERIFY_EXIT.ok, 'the unkeyed chain cannot tell');
+    t.equal((await run(['--file', path])).code, EXIT.ok.status, 'the unkeyed chain cannot tell');
     const result = await verify(path);
-    t.equal(result.code, VERIFY_EXIT.broken);
+    t.equal(result.code, EXIT.journalBroken.status);
     t.match(
       result.output,
       /ANCHORS BROKEN: anchor at line 7: anchor signed seq 6 .* the journal was rewritten/,
@@ -95,7 +95,7 @@ t.test(
       forged.filter((e) => e.kind !== ANCHOR_KIND),
     );
     const stripped = await verify(path);
-    t.equal(stripped.code, VERIFY_EXIT.broken, 'dropping every anchor is not a way out');
+    t.equal(stripped.code, EXIT.journalBroken.status, 'dropping every anchor is not a way out');
     t.match(stripped.output, /no anchor verifies/);
   },
 );
@@ -111,10 +111,10 @@ t.test('a cut tail is reported; --require-sealed refuses it', async (t) => {
   for (const [what, kept] of cases) {
     await rewriteWithValidChain(path, kept);
     const loose = await verify(path);
-    t.equal(loose.code, VERIFY_EXIT.ok, `${what}: the anchors that remain verify`);
+    t.equal(loose.code, EXIT.ok.status, `${what}: the anchors that remain verify`);
     t.match(loose.output, /entries after it are not signed/, `${what}: and the unsigned tail is named`);
     const strict = await verify(path, '--require-sealed');
-    t.equal(strict.code, VERIFY_EXIT.broken, `${what}: --require-sealed refuses it`);
+    t.equal(strict.code, EXIT.journalBroken.status, `${what}: --require-sealed refuses it`);
     t.match(strict.output, /not sealed/);
   }
 });
@@ -122,16 +122,16 @@ t.test('a cut tail is reported; --require-sealed refuses it', async (t) => {
 t.test('anchors signed by another key, or moved to another journal, do not count', async (t) => {
   const path = await anchoredJournal(await tempDir(t));
   const wrongKey = await run(['--file', path, '--public-key', otherKeys.publicPath]);
-  t.equal(wrongKey.code, VERIFY_EXIT.broken);
+  t.equal(wrongKey.code, EXIT.journalBroken.status);
   t.match(wrongKey.output, /anchor signature does not verify/);
   const moved = join(await tempDir(t), 'outbox.jsonl');
   await writeFile(moved, await readFile(path));
   const result = await run(['--file', moved, '--public-key', keys.publicPath]);
-  t.equal(result.code, VERIFY_EXIT.broken);
+  t.equal(result.code, EXIT.journalBroken.status);
   t.match(result.output, /made for journal observations\.jsonl, not outbox\.jsonl/);
   t.equal(
     (await run(['--file', path, '--require-sealed'])).code,
-    VERIFY_EXIT.usage,
+    EXIT.usage.status,
     '--require-sealed needs a key',
   );
 });

@@ -2,9 +2,9 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
+import { EXIT } from '../../src/exit-codes.js';
 import { Journal } from '../../src/journal/journal.js';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
-import { VERIFY_EXIT } from '../../src/journal/verify-command.js';
 import { captureLogger } from './support/capture-logger.js';
 import { runVerify as run } from './support/run-verify.js';
 import { tempDir } from './support/temp-dir.js';
@@ -65,12 +65,12 @@ t.test('journal verify --data-dir checks the known journals and exits 0 when int
   const observations = await writeJournal(dir, 'observations.jsonl', 3);
   const outbox = await writeJournal(dir, 'outbox.jsonl', 1);
   const { code, output } = await run(['--data-dir', dir]);
-  t.equal(code, VERIFY_EXIT.ok);
+  t.equal(code, EXIT.ok.status);
   t.match(output, `${observations.path}: ok, 3 entries, last seq 3 ${observations.lastHash}`);
   t.match(output, `${outbox.path}: ok, 1 entries, last seq 1`);
 
   const json = await run([`--data-dir=${dir}`, '--json']);
-  t.equal(json.code, VERIFY_EXIT.ok);
+  t.equal(json.code, EXIT.ok.status);
   const parsed = JSON.parse(json.output) as { journals: Array<{ path: string; lastSeq: number }> };
   t.same(
     parsed.journals.map((j) => [j.path, j.lastSeq]),
@@ -81,34 +81,37 @@ t.test('journal verify --data-dir checks the known journals and exits 0 when int
   );
 });
 
-t.test('journal verify exits 2 for a torn last line only, 1 for a break', async (t) => {
-  const dir = await tempDir(t);
-  const observations = await writeJournal(dir, 'observations.jsonl', 2);
-  await appendFile(observations.path, '{"partial');
-  const torn = await run(['--data-dir', dir]);
-  t.equal(torn.code, VERIFY_EXIT.torn);
-  t.match(
-    torn.output,
-    /TORN last line \(no trailing newline\): 9 bytes at offset \d+; intact before it: 2 entries/,
-  );
+t.test(
+  'journal verify exits journalTorn (12) for a torn last line only, journalBroken (11) for a break',
+  async (t) => {
+    const dir = await tempDir(t);
+    const observations = await writeJournal(dir, 'observations.jsonl', 2);
+    await appendFile(observations.path, '{"partial');
+    const torn = await run(['--data-dir', dir]);
+    t.equal(torn.code, EXIT.journalTorn.status);
+    t.match(
+      torn.output,
+      /TORN last line \(no trailing newline\): 9 bytes at offset \d+; intact before it: 2 entries/,
+    );
 
-  const outbox = await writeJournal(dir, 'outbox.jsonl', 3);
-  const lines = (await readFile(outbox.path, 'utf8')).split('\n');
-  await writeFile(outbox.path, [lines[0], lines[2], lines[1], ''].join('\n'));
-  const broken = await run(['--data-dir', dir]);
-  t.equal(broken.code, VERIFY_EXIT.broken, 'a break wins over a torn tail');
-  t.match(broken.output, /outbox\.jsonl: BROKEN at line 2 \(ERR_JOURNAL_CHAIN\)/);
-  const single = await run(['--file', observations.path]);
-  t.equal(single.code, VERIFY_EXIT.torn, '--file checks just that file');
-});
+    const outbox = await writeJournal(dir, 'outbox.jsonl', 3);
+    const lines = (await readFile(outbox.path, 'utf8')).split('\n');
+    await writeFile(outbox.path, [lines[0], lines[2], lines[1], ''].join('\n'));
+    const broken = await run(['--data-dir', dir]);
+    t.equal(broken.code, EXIT.journalBroken.status, 'a break wins over a torn tail');
+    t.match(broken.output, /outbox\.jsonl: BROKEN at line 2 \(ERR_JOURNAL_CHAIN\)/);
+    const single = await run(['--file', observations.path]);
+    t.equal(single.code, EXIT.journalTorn.status, '--file checks just that file');
+  },
+);
 
-t.test('journal verify exits 1 when there is no journal', async (t) => {
+t.test('journal verify exits journalBroken (11) when there is no journal', async (t) => {
   const dir = await tempDir(t);
   const empty = await run(['--data-dir', dir]);
-  t.equal(empty.code, VERIFY_EXIT.broken);
+  t.equal(empty.code, EXIT.journalBroken.status);
   t.match(empty.output, /no journal found/);
   const named = await run(['--data-dir', dir, '--name', 'custom.jsonl']);
-  t.equal(named.code, VERIFY_EXIT.broken);
+  t.equal(named.code, EXIT.journalBroken.status);
   t.match(named.output, /custom\.jsonl: BROKEN \(ERR_JOURNAL_IO\)/);
 });
 
@@ -123,10 +126,10 @@ t.test('journal verify rejects bad command lines with 64 and usage', async (t) =
   ];
   for (const argv of cases) {
     const { code, output } = await run(argv);
-    t.equal(code, VERIFY_EXIT.usage, JSON.stringify(argv));
+    t.equal(code, EXIT.usage.status, JSON.stringify(argv));
     t.match(output, /Usage: provenance-proxy journal verify/);
   }
   const help = await run(['--help']);
-  t.equal(help.code, VERIFY_EXIT.ok);
+  t.equal(help.code, EXIT.ok.status);
   t.match(help.output, /^Usage:/);
 });

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { EXIT } from '../../src/exit-codes.js';
 import { ALLOW_LOOPBACK_DESTINATIONS } from '../support/proxy.js';
 import { waitUntil } from '../support/wait-until.js';
 import { curl } from './support/clients.js';
@@ -227,7 +228,7 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
   const text = readFileSync(journal, 'utf8');
   writeFileSync(journal, text.replace('artifact.tar', 'artifact.taz'));
   const broken = cli(['journal', 'verify', '--data-dir', data]);
-  t.equal(await exitOf(broken), 1, 'a changed line breaks the chain');
+  t.equal(await exitOf(broken), EXIT.journalBroken.status, 'a changed line breaks the chain');
   t.match(broken.output().stdout + broken.output().stderr, /line 1|hash/i);
 });
 

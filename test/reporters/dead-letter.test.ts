@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { outboxCommand } from '../../src/cli/outbox-command.js';
+import { EXIT } from '../../src/exit-codes.js';
 import {
   appendDeadLetterLine,
   DEAD_LETTER_FILE,
@@ -65,8 +66,12 @@ t.test('a torn last line does not swallow the next letter; states fold in order'
   sink.on('data', (chunk: Buffer) => {
     out += chunk.toString('utf8');
   });
-  t.equal(await outboxCommand(['list', '--data-dir', dir], sink), 1, 'unreadable lines: exit 1');
+  t.equal(
+    await outboxCommand(['list', '--data-dir', dir], sink),
+    EXIT.incomplete.status,
+    'unreadable lines: exit incomplete',
+  );
   t.match(out, /2 dead letters, 2 parked, 1 unreadable lines/);
-  t.equal(await outboxCommand(['list'], sink), 64, 'no --data-dir: usage');
-  t.equal(await outboxCommand(['frobnicate'], sink), 64);
+  t.equal(await outboxCommand(['list'], sink), EXIT.usage.status, 'no --data-dir: usage');
+  t.equal(await outboxCommand(['frobnicate'], sink), EXIT.usage.status);
 });

@@ -132,7 +132,7 @@ t.test('an unusable directory is refused at start; a write failure is a retryabl
     mkdirSync(join(target, provenanceFileName(image)));
     const error = await sink.deliver(image).catch((e: unknown) => e);
     t.type(error, SinkError);
-    t.match(error, { retryable: true, cause_: /^io_e/ });
+    t.match(error, { retryable: true, reason: /^io_e/ });
   } else {
     chmodSync(target, 0o500);
     t.teardown(() => chmodSync(target, 0o700));
@@ -140,7 +140,7 @@ t.test('an unusable directory is refused at start; a write failure is a retryabl
       .deliver(await report('image', 'img', statementFixture().statement))
       .catch((e: unknown) => e);
     t.type(error, SinkError);
-    t.match(error, { retryable: true, cause_: 'io_eacces' });
+    t.match(error, { retryable: true, reason: 'io_eacces' });
   }
 });
 
@@ -153,5 +153,5 @@ t.test('a report without an envelope is refused as not retryable', async (t) => 
   } as unknown as SignedReport;
   const error = await sink.deliver(broken).catch((e: unknown) => e);
   t.type(error, SinkError);
-  t.match(error, { retryable: false, cause_: 'invalid_report', code: 'ERR_SINK_FILE_REPORT' });
+  t.match(error, { retryable: false, reason: 'invalid_report', code: 'ERR_SINK_FILE_REPORT' });
 });

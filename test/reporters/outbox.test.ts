@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { InvalidOptionError, JournalError } from '../../src/errors.js';
+import { GrafeasMappingError } from '../../src/grafeas/provenance-mapping.js';
 import { Journal } from '../../src/journal/journal.js';
 import type { JournalEntry } from '../../src/journal/journal-line.js';
 import { readDeadLetters } from '../../src/reporters/dead-letter.js';
 import { Outbox, type OutboxOptions } from '../../src/reporters/outbox.js';
 import { OutboxError } from '../../src/reporters/outbox-errors.js';
-import type { ProvenanceSink, SignedReport } from '../../src/reporters/sink.js';
+import { type ProvenanceSink, type SignedReport, SinkError } from '../../src/reporters/sink.js';
 import { captureLogger, LEVEL } from '../journal/support/capture-logger.js';
 import { HttpReportSink } from '../journal/support/http-report-sink.js';
 import { metricValue } from '../journal/support/metric-value.js';
@@ -139,7 +140,7 @@ t.test('a 400 is not retried: parked in the dead-letter file, journaled, logged,
       reportId: 'r-bad',
       sink: 'store',
       attempts: 1,
-      code: 'ERR_SINK_HTTP',
+      code: 'ERR_SINK',
       cause: 'http_400',
       message: /is invalid/,
       deadLetterId: letters[0]!.id,
@@ -327,6 +328,55 @@ t.test('a sink that throws something other than a SinkError is retried, loudly',
   t.equal(await reportsTotal(registry, 'flaky', 'retried', 'unexpected'), 1);
   t.ok(records.some((r) => r.level === LEVEL.error && r['cause'] === 'unexpected'));
   await outbox.close();
+});
+
+t.test('retry or dead letter is decided by the error type, not by the shape of its fields', async (t) => {
+  const dir = await tempDir(t, 'outbox-');
+  const calls = new Map<string, number>();
+  const throwing = (name: string, first: () => unknown): ProvenanceSink => ({
+    name,
+    async deliver() {
+      const n = (calls.get(name) ?? 0) + 1;
+      calls.set(name, n);
+      if (n === 1) throw first();
+    },
+  });
+  const sinks = [
+    // Typed and final: parked at the first attempt.
+    throwing(
+      'refusing',
+      () => new SinkError('ERR_SINK', 'refused as it is', { retryable: false, reason: 'refused' }),
+    ),
+    // Typed, not a SinkError, not retryable by its code: parked too (it was retried as 'unexpected').
+    throwing('unmappable', () => new GrafeasMappingError('no occurrence for this report')),
+    // Typed and transient: retried, then delivered.
+    throwing(
+      'flapping',
+      () => new SinkError('ERR_SINK', 'store restarting', { retryable: true, reason: 'http_503' }),
+    ),
+    // Untyped, merely shaped like a final SinkError: a surprise, so retried (it was parked).
+    throwing('lookalike', () => ({ retryable: false, cause_: 'refused', code: 'ERR_SINK', message: 'duck' })),
+  ];
+  const { outbox, registry } = await openOutbox(dir, sinks);
+  await outbox.enqueue(
+    sampleReport('t-1'),
+    sinks.map((s) => s.name),
+  );
+  t.equal(await outbox.drain(10_000), true);
+  t.equal(await reportsTotal(registry, 'flapping', 'retried', 'http_503'), 1);
+  t.equal(await reportsTotal(registry, 'lookalike', 'retried', 'unexpected'), 1);
+  t.equal(await reportsTotal(registry, 'lookalike', 'succeeded', 'none'), 1);
+  await outbox.close();
+  const { letters } = await readDeadLetters(dir);
+  t.same(
+    letters.map((l) => [l.sink, l.attempts, l.code]).sort(),
+    [
+      ['refusing', 1, 'ERR_SINK'],
+      ['unmappable', 1, 'ERR_GRAFEAS_MAPPING'],
+    ],
+    'the final ones are parked at once, with their codes',
+  );
+  t.same(Object.fromEntries(calls), { refusing: 1, unmappable: 1, flapping: 2, lookalike: 2 });
 });
 
 t.test('close during an outage returns promptly and keeps the reports pending', async (t) => {

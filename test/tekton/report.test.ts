@@ -4,6 +4,7 @@
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { EXIT } from '../../src/exit-codes.js';
 import { readManifest } from '../support/ground-truth.js';
 import { startLab } from '../support/lab.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -39,7 +40,7 @@ t.test('nothing pushed: exit 4 and no results; --allow-empty removes a planted I
   const dir = await freshResultsDir();
   await writeFile(join(dir, 'IMAGE_URL'), 'evil.example/forged');
   const refused = await runReport([...control, '--results-dir', dir]);
-  t.equal(refused.code, 4, refused.stderr);
+  t.equal(refused.code, EXIT.notFound.status, refused.stderr);
   t.match(refused.stderr, /saw no image pushed/);
   t.same(await readdir(dir), [], 'nothing written, and the planted IMAGE_URL is gone');
 
@@ -107,21 +108,21 @@ t.test('a wrong token or no control server: exit 3, nothing written', async (t) 
     dir,
     '--finalize',
   ]);
-  t.equal(refused.code, 3, refused.stderr);
+  t.equal(refused.code, EXIT.unavailable.status, refused.stderr);
   t.match(refused.stderr, /answered 401/);
   t.notMatch(refused.stderr, /not-the-control-token/, 'the token is never printed');
 
   const unreachable = await runReport(['--control-url', 'http://127.0.0.1:1', '--results-dir', dir]);
-  t.equal(unreachable.code, 3, unreachable.stderr);
+  t.equal(unreachable.code, EXIT.unavailable.status, unreachable.stderr);
   t.same(await readdir(dir), []);
 });
 
 t.test('usage errors: exit 2', async (t) => {
   const noToken = await runReport(['--finalize', '--results-dir', lab.dir]);
-  t.equal(noToken.code, 2);
+  t.equal(noToken.code, EXIT.usage.status);
   t.match(noToken.stderr, /--finalize needs --control-token-file/);
   const badUrl = await runReport(['--control-url', 'file:///etc/passwd']);
-  t.equal(badUrl.code, 2);
+  t.equal(badUrl.code, EXIT.usage.status);
   const help = await runReport(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /IMAGES/);

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { runVerifyCommand, VERIFY_EXIT } from '../../src/cli/verify-command.js';
+import { runVerifyCommand } from '../../src/cli/verify-command.js';
+import { EXIT } from '../../src/exit-codes.js';
 import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement } from '../../src/provenance/statement-types.js';
 import { FileSink } from '../../src/reporters/file-sink.js';
 import type { DsseEnvelope } from '../../src/signing/envelope.js';
@@ -52,7 +53,7 @@ function writeJson(name: string, value: unknown): string {
 t.test('verifies an envelope file and prints builder, build, tags and inputs', async (t) => {
   const path = writeJson('good.json', await signStatement(fixture.statement));
   const run = await verify([reference, '--envelope', path, '--public-key', keys.publicPath]);
-  t.equal(run.code, VERIFY_EXIT.verified, run.err);
+  t.equal(run.code, EXIT.ok.status, run.err);
   t.equal(run.err, '');
   t.match(run.out, `verify: OK ${reference}`);
   t.match(run.out, /builder: +https:\/\/provenance-proxy\.dev\/proxy@0\.1\.0/);
@@ -114,7 +115,7 @@ t.test('refusals exit non-zero with a distinct code and a reason line', async (t
     [
       'wrong key',
       ['--envelope', writeJson('a.json', good), '--public-key', otherKeys.publicPath],
-      VERIFY_EXIT.signature,
+      EXIT.signature.status,
       /no signature .* verifies/,
     ],
     [
@@ -125,7 +126,7 @@ t.test('refusals exit non-zero with a distinct code and a reason line', async (t
         '--public-key',
         keys.publicPath,
       ],
-      VERIFY_EXIT.signature,
+      EXIT.signature.status,
       /no signature/,
     ],
     [
@@ -136,13 +137,13 @@ t.test('refusals exit non-zero with a distinct code and a reason line', async (t
         '--public-key',
         keys.publicPath,
       ],
-      VERIFY_EXIT.notASubject,
+      EXIT.notASubject.status,
       /is not a subject/,
     ],
     [
       'SLSA v0.2 predicate',
       ['--envelope', writeJson('d.json', await signStatement(slsa02)), '--public-key', keys.publicPath],
-      VERIFY_EXIT.statement,
+      EXIT.statement.status,
       /predicateType/,
     ],
     [
@@ -159,31 +160,31 @@ t.test('refusals exit non-zero with a distinct code and a reason line', async (t
         '--public-key',
         keys.publicPath,
       ],
-      VERIFY_EXIT.statement,
+      EXIT.statement.status,
       /payloadType/,
     ],
     [
       'not an envelope',
       ['--envelope', writeJson('f.json', { hello: 1 }), '--public-key', keys.publicPath],
-      VERIFY_EXIT.signature,
+      EXIT.signature.status,
       /payloadType/,
     ],
     [
       'missing envelope file',
       ['--envelope', join(work, 'absent.json'), '--public-key', keys.publicPath],
-      VERIFY_EXIT.inputUnavailable,
+      EXIT.unavailable.status,
       /ENOENT/,
     ],
     [
       'missing key file',
       ['--envelope', writeJson('g.json', good), '--public-key', join(work, 'absent.pem')],
-      VERIFY_EXIT.inputUnavailable,
+      EXIT.unavailable.status,
       /public key/,
     ],
     [
       'private key as public key',
       ['--envelope', writeJson('h.json', good), '--public-key', keys.privatePath],
-      VERIFY_EXIT.inputUnavailable,
+      EXIT.unavailable.status,
       /private key/,
     ],
   ];
@@ -205,7 +206,7 @@ t.test('refusals exit non-zero with a distinct code and a reason line', async (t
   t.match(JSON.parse(json.out), {
     verified: false,
     reason: 'no_matching_key',
-    exitCode: VERIFY_EXIT.signature,
+    exitCode: EXIT.signature.status,
   });
 });
 
@@ -229,31 +230,31 @@ t.test(
 
     t.equal(
       (await verify(base(live))).code,
-      VERIFY_EXIT.verified,
+      EXIT.ok.status,
       'without the flag, a snapshot verifies as before',
     );
     const refused = await verify([...base(live), '--require-finished']);
-    t.equal(refused.code, VERIFY_EXIT.requirement);
+    t.equal(refused.code, EXIT.requirement.status);
     t.match(
       refused.err,
       /verify: FAILED: the statement is not of a finished build \(no runDetails\.metadata\.finishedOn\)/,
     );
     const accepted = await verify([...base(done), '--require-finished']);
-    t.equal(accepted.code, VERIFY_EXIT.verified, accepted.err);
+    t.equal(accepted.code, EXIT.ok.status, accepted.err);
     t.match(accepted.out, /2026-01-01T00:10:00Z/);
 
     const builder = 'https://provenance-proxy.dev/proxy@0.1.0';
-    t.equal((await verify([...base(done), '--builder-id', builder])).code, VERIFY_EXIT.verified);
+    t.equal((await verify([...base(done), '--builder-id', builder])).code, EXIT.ok.status);
     for (const other of [`${builder}x`, 'https://provenance-proxy.dev/proxy@0.1', builder.toUpperCase()]) {
       const foreign = await verify([...base(done), '--builder-id', other]);
-      t.equal(foreign.code, VERIFY_EXIT.requirement, other);
+      t.equal(foreign.code, EXIT.requirement.status, other);
       t.match(foreign.err, `the builder is "${builder}", not ${JSON.stringify(other)}`);
     }
     const json = await verify([...base(live), '--require-finished', '--builder-id', builder, '--json']);
     t.match(JSON.parse(json.out), {
       verified: false,
       reason: 'not_finished',
-      exitCode: VERIFY_EXIT.requirement,
+      exitCode: EXIT.requirement.status,
     });
 
     // Of two envelopes about the image, the finished one is chosen; the snapshot alone is not enough.
@@ -263,11 +264,11 @@ t.test(
       `${readFileSync(live, 'utf8').replace(/\n\s*/g, '')}\n${readFileSync(done, 'utf8').replace(/\n\s*/g, '')}\n`,
     );
     const chosen = await verify([...base(both), '--require-finished', '--json']);
-    t.equal(chosen.code, VERIFY_EXIT.verified, chosen.err);
+    t.equal(chosen.code, EXIT.ok.status, chosen.err);
     t.equal(JSON.parse(chosen.out).statements.length, 1, 'only the finished statement counts');
     t.equal(
       (await verify([...base(done), '--builder-id', ''])).code,
-      VERIFY_EXIT.usage,
+      EXIT.usage.status,
       'an empty builder id is a usage error',
     );
   },
@@ -289,7 +290,7 @@ t.test('usage errors exit 2 and show usage; --help exits 0', async (t) => {
   ];
   for (const args of cases) {
     const run = await verify(args);
-    t.equal(run.code, VERIFY_EXIT.usage, args.join(' '));
+    t.equal(run.code, EXIT.usage.status, args.join(' '));
     t.match(run.err, /Usage: provenance-proxy verify/);
   }
   const help = await verify(['--help']);
@@ -408,7 +409,7 @@ t.test('fetches occurrences from a Grafeas v1 store, across pages, with the bear
   t.equal(JSON.parse(json.out).statements[0].source, 'projects/builds/occurrences/o3');
 
   const noToken = await verify(args.slice(0, 5).concat(['--public-key', keys.publicPath]));
-  t.equal(noToken.code, VERIFY_EXIT.inputUnavailable);
+  t.equal(noToken.code, EXIT.unavailable.status);
   t.match(
     noToken.err,
     /verify: FAILED: Grafeas store answered HTTP 401 listing occurrences: missing or wrong token/,
@@ -426,7 +427,7 @@ t.test('Grafeas: nothing stored, a refusing store, an unreachable store', async 
     '--public-key',
     keys.publicPath,
   ]);
-  t.equal(none.code, VERIFY_EXIT.noProvenance);
+  t.equal(none.code, EXIT.notFound.status);
   t.match(none.err, /verify: FAILED: no provenance envelope found/);
 
   const refusing = await grafeasServer([], { status: 403 });
@@ -439,7 +440,7 @@ t.test('Grafeas: nothing stored, a refusing store, an unreachable store', async 
     '--public-key',
     keys.publicPath,
   ]);
-  t.equal(denied.code, VERIFY_EXIT.inputUnavailable);
+  t.equal(denied.code, EXIT.unavailable.status);
   t.match(denied.err, /HTTP 403 .*caller lacks permission/);
 
   const closed = await grafeasServer([]);
@@ -454,7 +455,7 @@ t.test('Grafeas: nothing stored, a refusing store, an unreachable store', async 
     '--public-key',
     keys.publicPath,
   ]);
-  t.equal(unreachable.code, VERIFY_EXIT.inputUnavailable);
+  t.equal(unreachable.code, EXIT.unavailable.status);
   t.match(unreachable.err, /verify: FAILED: Grafeas store .* unreachable/);
 });
 
@@ -477,7 +478,7 @@ t.test('Grafeas: a tampered stored payload and a foreign digest are refused', as
     '--public-key',
     keys.publicPath,
   ]);
-  t.equal(run.code, VERIFY_EXIT.signature);
+  t.equal(run.code, EXIT.signature.status);
 
   // An occurrence filed under this image whose statement is about another digest.
   const foreign = statementFixture();
@@ -493,5 +494,5 @@ t.test('Grafeas: a tampered stored payload and a foreign digest are refused', as
     '--public-key',
     keys.publicPath,
   ]);
-  t.equal(misfiledRun.code, VERIFY_EXIT.notASubject);
+  t.equal(misfiledRun.code, EXIT.notASubject.status);
 });

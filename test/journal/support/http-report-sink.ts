@@ -25,19 +25,18 @@ export class HttpReportSink implements ProvenanceSink {
         signal: AbortSignal.timeout(5000),
       });
     } catch (err) {
-      throw new SinkError(`cannot reach the store: ${(err as Error).message}`, {
+      throw new SinkError('ERR_SINK', `cannot reach the store: ${(err as Error).message}`, {
         retryable: true,
-        cause: 'network',
-        error: err,
+        reason: 'network',
+        cause: err,
       });
     }
     const text = await response.text();
     if (response.ok) return;
-    throw new SinkError(`store answered ${response.status}: ${text}`, {
+    throw new SinkError('ERR_SINK', `store answered ${response.status}: ${text}`, {
       retryable: response.status !== 400 && response.status !== 413,
       auth: response.status === 401 || response.status === 403,
-      cause: `http_${response.status}`,
-      code: 'ERR_SINK_HTTP',
+      reason: `http_${response.status}`,
     });
   }
 }

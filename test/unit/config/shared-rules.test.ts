@@ -3,7 +3,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { runVerifyCommand, VERIFY_EXIT } from '../../../src/cli/verify-command.js';
+import { runVerifyCommand } from '../../../src/cli/verify-command.js';
+import { EXIT } from '../../../src/exit-codes.js';
 import { CA_COMMAND } from '../../../src/config/ca-table.js';
 import { INJECT_COMMAND } from '../../../src/config/inject-table.js';
 import { type CommandOptions, parseOptions } from '../../../src/config/option-table.js';
@@ -68,14 +69,14 @@ t.test('verify takes the domain-scoped project ids run and outbox resend take', 
     const run = await verify(['--grafeas-url', CLOSED, '--grafeas-project', project]);
     t.equal(
       run.code,
-      VERIFY_EXIT.inputUnavailable,
+      EXIT.unavailable.status,
       `verify: ${project} passes the options, fails to reach the store`,
     );
   }
   for (const project of ['a/b', '.p', 'x'.repeat(129)]) {
     t.notOk(runAccepts(['--grafeas-url', CLOSED, '--grafeas-project', project]), `run refuses ${project}`);
     const run = await verify(['--grafeas-url', CLOSED, '--grafeas-project', project]);
-    t.equal(run.code, VERIFY_EXIT.usage, `verify refuses ${project}`);
+    t.equal(run.code, EXIT.usage.status, `verify refuses ${project}`);
     t.match(run.err, /invalid option --grafeas-project: .* must be 1-128 letters/);
   }
 });
@@ -97,7 +98,7 @@ t.test('one Grafeas URL rule: run, verify and outbox resend accept and refuse th
       `outbox resend ${url}`,
     );
     const run = await verify(['--grafeas-url', url, '--grafeas-project', 'p']);
-    t.equal(run.code, good ? VERIFY_EXIT.inputUnavailable : VERIFY_EXIT.usage, `verify ${url}`);
+    t.equal(run.code, good ? EXIT.unavailable.status : EXIT.usage.status, `verify ${url}`);
     t.notMatch(run.err, /secret/, 'the refusal never quotes credentials');
   }
 });
@@ -188,7 +189,7 @@ t.test(
     ]);
     t.equal(
       run.code,
-      VERIFY_EXIT.inputUnavailable,
+      EXIT.unavailable.status,
       'verify: an empty token file is an unavailable input, as before',
     );
     t.match(run.err, /--grafeas-token-file: token file .* is empty/);
