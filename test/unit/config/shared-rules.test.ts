@@ -4,7 +4,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runVerifyCommand } from '../../../src/cli/verify-command.js';
-import { EXIT } from '../../../src/exit-codes.js';
 import { CA_COMMAND } from '../../../src/config/ca-table.js';
 import { INJECT_COMMAND } from '../../../src/config/inject-table.js';
 import { type CommandOptions, parseOptions } from '../../../src/config/option-table.js';
@@ -13,6 +12,7 @@ import { OUTBOX_RESEND_COMMAND } from '../../../src/config/outbox-table.js';
 import { REPORT_COMMAND } from '../../../src/config/report-table.js';
 import { readTokenFile, readTokenFileSync } from '../../../src/config/token-file.js';
 import { InvalidOptionError } from '../../../src/errors.js';
+import { EXIT } from '../../../src/exit-codes.js';
 import { parseStoreArgs } from '../../../src/store/store-options.js';
 import { ecdsaKeyFiles } from '../../signing/keys.js';
 
