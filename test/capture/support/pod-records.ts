@@ -76,7 +76,7 @@ export async function assertPullRecorded(
 function subjectDigests(statement: InTotoStatement, registryName: string): Set<string> {
   const found = new Set<string>();
   for (const subject of statement.subject) {
-    const name = subject.name.replace(/^https?:\/\//, '');
+    const name = (subject.name ?? '').replace(/^https?:\/\//, '');
     if (!name.startsWith(`${registryName}/`) || subject.digest?.sha256 === undefined) continue;
     found.add(
       `${name.slice(registryName.length + 1).replace(/[:@].*$/, '')}@sha256:${subject.digest.sha256}`,
