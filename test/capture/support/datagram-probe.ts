@@ -2,13 +2,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { waitUntil } from '../../support/wait-until.js';
 
 /**
- * Listens for one UDP datagram on `port` in namespace `ns` (socat); returns once the socket
+ * Listens for one UDP datagram on `port` (IPv4 or IPv6) in namespace `ns` (socat); returns once the socket
  * is bound. `received` resolves with what the datagram carried, or '' when none came within
  * `seconds`.
  */
 export async function receiveOneDatagram(
   ns: string,
   port: number,
+  family: 4 | 6 = 4,
   seconds = 3,
 ): Promise<{ received: Promise<string> }> {
   const child = spawn('ip', [
@@ -19,7 +20,7 @@ export async function receiveOneDatagram(
     String(seconds),
     'socat',
     '-u',
-    `UDP-RECV:${port}`,
+    `UDP${family}-RECV:${port}`,
     '-',
   ]);
   let text = '';
