@@ -7,24 +7,24 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { buildFixtureLayout } from '../support/fixture-images.js';
-import { PROJECT_ROOT, requireTool } from '../support/tools.js';
+import { requireTool } from '../support/tools.js';
 import { receiveOneDatagram } from './support/datagram-probe.js';
 import { counterOf, ruleCounters } from './support/netfilter-counters.js';
+import { buildCurlStatus, captureRulesInPod } from './support/pod-commands.js';
 import { podRegistryGroundTruth } from './support/pod-ground-truth.js';
 import { addIpv6Registry, POD_IP6, REGISTRY_IP6, restartProxyDualStack } from './support/pod-ipv6.js';
-import { isRoot, type PodLab, PROXY_UID, startPodLab, TRANSPARENT_PORT } from './support/pod-lab.js';
+import { isRoot, type PodLab, startPodLab, TRANSPARENT_PORT } from './support/pod-lab.js';
 import { assertPushesRecorded } from './support/pod-records.js';
 
 const REDIRECT_RULE = `-A PP_OUTPUT -p tcp -j REDIRECT --to-ports ${TRANSPARENT_PORT}`;
 const MISSING_MESSAGE = /ip6tables is missing: IPv6 is disabled in the pod instead/;
-const CLI = join(PROJECT_ROOT, 'dist/cli/main.js');
 
 if (!isRoot()) {
   t.plan(0, 'transparent capture needs root (network namespaces, iptables, setpriv)');
 } else if (spawnSync('ip6tables', ['-V']).status !== 0) {
   t.test('no ip6tables on this machine: the CLI disabled IPv6 in the pod and says so', async (t) => {
     const lab = await startPodLab('ipv6-missing', (fn) => t.teardown(fn));
-    const applied = captureRules(lab, process.env.PATH ?? '');
+    const applied = captureRulesInPod(lab);
     t.equal(applied.status, 0, applied.stderr);
     t.match(applied.stderr, MISSING_MESSAGE);
     assertIpv6Gone(t, lab);
@@ -39,7 +39,7 @@ if (!isRoot()) {
     await t.test(
       'an IPv4-only transparent listener (0.0.0.0): IPv6 is refused, never around it',
       async (t) => {
-        const result = curl(base, 'https://registry.test/v2/?over=ipv6-unheard');
+        const result = buildCurlStatus(base, 'https://registry.test/v2/?over=ipv6-unheard');
         t.not(result.status, 0, 'the redirected IPv6 connection found no listener');
         const served = registryRequests(await readFile(v6Log, 'utf8'));
         t.notOk(
@@ -55,7 +55,7 @@ if (!isRoot()) {
       'curl over IPv6: redirected by ip6tables, the IPv6 destination recovered, upstream over IPv6',
       async (t) => {
         const before = counterOf(ruleCounters(lab.inPod, 'nat', 6), REDIRECT_RULE);
-        const result = curl(lab, 'https://registry.test/v2/?over=ipv6');
+        const result = buildCurlStatus(lab, 'https://registry.test/v2/?over=ipv6');
         t.equal(result.stdout, '200', result.stderr);
         t.equal(counterOf(ruleCounters(lab.inPod, 'nat', 6), REDIRECT_RULE) - before, 1, 'one IPv6 redirect');
         const served = registryRequests(await readFile(v6Log, 'utf8')).find((r) =>
@@ -95,7 +95,7 @@ if (!isRoot()) {
     t.test(
       'an IPv6 literal is intercepted too: its leaf names the IP, the upstream is verified (502)',
       async (t) => {
-        const result = curl(lab, `https://[${REGISTRY_IP6}]/v2/`);
+        const result = buildCurlStatus(lab, `https://[${REGISTRY_IP6}]/v2/`);
         t.equal(result.stdout, '502', result.stderr);
       },
     );
@@ -105,7 +105,7 @@ if (!isRoot()) {
         `/etc/netns/${lab.pod}/resolv.conf`,
         `nameserver ${lab.registryIp}\nnameserver ${REGISTRY_IP6}\n`,
       );
-      const applied = captureRules(lab, process.env.PATH ?? '');
+      const applied = captureRulesInPod(lab);
       t.equal(applied.status, 0, applied.stderr);
       const quic = await receiveOneDatagram(lab.registryNs, 443, 6);
       const dns = await receiveOneDatagram(lab.registryNs, 53, 6);
@@ -124,10 +124,10 @@ if (!isRoot()) {
       await mkdir(bin, { recursive: true });
       for (const tool of ['iptables', 'iptables-restore', 'iptables-save', 'sysctl'])
         await symlink(which(tool), join(bin, tool));
-      const applied = captureRules(lab, bin);
+      const applied = captureRulesInPod(lab, { path: bin });
       t.equal(applied.status, 0, applied.stderr);
       t.match(applied.stderr, MISSING_MESSAGE);
-      const checked = captureRules(lab, bin, '--check');
+      const checked = captureRulesInPod(lab, { path: bin, mode: '--check' });
       t.equal(checked.status, 0, `--check accepts a pod without IPv6: ${checked.stderr}`);
       assertIpv6Gone(t, lab);
     });
@@ -141,42 +141,10 @@ function assertIpv6Gone(t: Test, lab: PodLab): void {
   t.not(result.status, 0, 'an IPv6 connection cannot be made');
 }
 
-function captureRules(lab: PodLab, path: string, mode = '--apply') {
-  return lab.inPod([
-    'env',
-    `PATH=${path}`,
-    process.execPath,
-    CLI,
-    'capture-rules',
-    '--proxy-uid',
-    String(PROXY_UID),
-    '--transparent-port',
-    String(TRANSPARENT_PORT),
-    mode,
-  ]);
-}
-
 function which(tool: string): string {
   const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
   if (!found) throw new Error(`${tool} not found`);
   return found;
-}
-
-function curl(lab: PodLab, url: string) {
-  return lab.build([
-    'curl',
-    '-sS',
-    '-g',
-    '-m',
-    '20',
-    '--cacert',
-    lab.proxy.trust.bundlePath,
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    url,
-  ]);
 }
 
 /** The registry's own log lines: method, URI and the peer address it saw. */

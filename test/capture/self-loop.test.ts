@@ -2,10 +2,9 @@
 // its transparent port. Counted by netfilter itself: in the nat table a rule's packet count
 // is the number of connections that reached it (only a connection's first packet traverses nat).
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import t from 'tap';
-import { PROJECT_ROOT } from '../support/tools.js';
 import { counterOf, ruleCounters } from './support/netfilter-counters.js';
+import { buildCurlStatus, captureRulesInPod } from './support/pod-commands.js';
 import { isRoot, type PodLab, PROXY_UID, startPodLab, TRANSPARENT_PORT } from './support/pod-lab.js';
 
 const REDIRECT_RULE = `-A PP_OUTPUT -p tcp -j REDIRECT --to-ports ${TRANSPARENT_PORT}`;
@@ -22,7 +21,7 @@ if (!isRoot()) {
       const lab = await startPodLab('self-loop', (fn) => t.teardown(fn));
       countRegistrySyns(lab);
       const delta = await connectionsDuring(lab, () => {
-        const result = curl(lab, 'https://registry.test/v2/');
+        const result = buildCurlStatus(lab, 'https://registry.test/v2/');
         t.equal(result.stdout, '200', result.stderr);
       });
       // Without the UID exemption: redirected 2 (the proxy's upstream came back), exempt 0, registry 0.
@@ -39,11 +38,12 @@ if (!isRoot()) {
       const lab = await startPodLab('self-loop-misapplied', (fn) => t.teardown(fn));
       countRegistrySyns(lab);
       // A capture step given the wrong --proxy-uid: the proxy's connections are redirected too.
-      applyRules(lab, PROXY_UID + 1);
+      const applied = captureRulesInPod(lab, { proxyUid: PROXY_UID + 1 });
+      t.equal(applied.status, 0, applied.stderr);
       for (const url of ['http://registry.test:8080/plain', 'https://registry.test/v2/']) {
         const before = selfLoops(await lab.proxy.metrics());
         const delta = await connectionsDuring(lab, () => {
-          const result = curl(lab, url);
+          const result = buildCurlStatus(lab, url);
           t.not(result.stdout, '200', `${url}: the build gets a failure, not the registry's answer`);
         });
         // Plain HTTP used to loop until --max-connections (1026 redirects for one request).
@@ -72,21 +72,6 @@ function countRegistrySyns(lab: PodLab): void {
   if (added.status !== 0) throw new Error(added.stderr);
 }
 
-function applyRules(lab: PodLab, proxyUid: number): void {
-  const cli = join(PROJECT_ROOT, 'dist/cli/main.js');
-  const applied = lab.inPod([
-    process.execPath,
-    cli,
-    'capture-rules',
-    '--proxy-uid',
-    String(proxyUid),
-    '--transparent-port',
-    String(TRANSPARENT_PORT),
-    '--apply',
-  ]);
-  if (applied.status !== 0) throw new Error(applied.stderr);
-}
-
 async function connectionsDuring(lab: PodLab, work: () => void) {
   const read = () => {
     const pod = ruleCounters(lab.inPod, 'nat');
@@ -104,20 +89,4 @@ async function connectionsDuring(lab: PodLab, work: () => void) {
     exempt: after.exempt - before.exempt,
     atRegistry: after.atRegistry - before.atRegistry,
   };
-}
-
-function curl(lab: PodLab, url: string) {
-  return lab.build([
-    'curl',
-    '-sS',
-    '-m',
-    '20',
-    '--cacert',
-    lab.proxy.trust.bundlePath,
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    url,
-  ]);
 }
