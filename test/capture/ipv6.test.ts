@@ -7,10 +7,9 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { buildFixtureLayout } from '../support/fixture-images.js';
-import { requireTool } from '../support/tools.js';
 import { receiveOneDatagram } from './support/datagram-probe.js';
 import { counterOf, ruleCounters } from './support/netfilter-counters.js';
-import { buildCurlStatus, captureRulesInPod } from './support/pod-commands.js';
+import { buildCurlStatus, captureRulesInPod, skopeoPushArgs } from './support/pod-commands.js';
 import { podRegistryGroundTruth } from './support/pod-ground-truth.js';
 import { addIpv6Registry, POD_IP6, REGISTRY_IP6, restartProxyDualStack } from './support/pod-ipv6.js';
 import { isRoot, type PodLab, startPodLab, TRANSPARENT_PORT } from './support/pod-lab.js';
@@ -72,16 +71,9 @@ if (!isRoot()) {
 
     t.test('skopeo pushes over IPv6: recorded with the registry digests', async (t) => {
       const fixtures = await buildFixtureLayout(join(lab.dir, 'v6-layout'));
-      const pushed = lab.build([
-        requireTool('skopeo'),
-        'copy',
-        '--dest-cert-dir',
-        lab.proxy.trust.certDir,
-        '--dest-no-creds',
-        fixtures.ref('index'),
-        'docker://registry.test/v6/index:1',
-        '--all',
-      ]);
+      const pushed = lab.build(
+        skopeoPushArgs(lab, fixtures.ref('index'), 'docker://registry.test/v6/index:1', ['--all']),
+      );
       t.equal(pushed.status, 0, `skopeo push: ${pushed.stderr.slice(-500)}`);
       t.ok(
         registryRequests(await readFile(v6Log, 'utf8')).some(

@@ -3,14 +3,14 @@
 // connection is the build's UID leaving the pod like any other: it is captured, and what goes
 // through the relay is recorded exactly as if the client had connected itself.
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { buildFixtureLayout } from '../support/fixture-images.js';
 import { stopChild } from '../support/run-command.js';
-import { requireTool } from '../support/tools.js';
 import { waitUntil } from '../support/wait-until.js';
 import { counterOf, ruleCounters } from './support/netfilter-counters.js';
+import { realCaOnly, skopeoPushArgs } from './support/pod-commands.js';
 import { podRegistryGroundTruth } from './support/pod-ground-truth.js';
 import { BUILD_UID, isRoot, startPodLab, TRANSPARENT_PORT } from './support/pod-lab.js';
 import { assertPushesRecorded } from './support/pod-records.js';
@@ -51,9 +51,7 @@ if (!isRoot()) {
     await t.test(
       'trusting only the real CA through the relay: the handshake is with the proxy, and fails',
       async (t) => {
-        const realCaOnly = join(lab.dir, 'real-ca-only');
-        await mkdir(realCaOnly, { recursive: true });
-        await copyFile(lab.ca.caCertPath, join(realCaOnly, 'ca.crt'));
+        const { caFile } = await realCaOnly(lab);
         const before = counterOf(ruleCounters(lab.inPod, 'nat'), REDIRECT_RULE);
         const result = lab.build([
           'curl',
@@ -61,7 +59,7 @@ if (!isRoot()) {
           '-m',
           '20',
           '--cacert',
-          join(realCaOnly, 'ca.crt'),
+          caFile,
           `https://registry.test:${RELAY_PORT}/v2/`,
         ]);
         t.not(result.status, 0, 'the real registry certificate never reached the client');
@@ -75,15 +73,9 @@ if (!isRoot()) {
 
     await t.test('a push through the relay is recorded with the registry digests', async (t) => {
       const fixtures = await buildFixtureLayout(join(lab.dir, 'relay-layout'));
-      const pushed = lab.build([
-        requireTool('skopeo'),
-        'copy',
-        '--dest-cert-dir',
-        lab.proxy.trust.certDir,
-        '--dest-no-creds',
-        fixtures.ref('single'),
-        `docker://registry.test:${RELAY_PORT}/relayed/single:1`,
-      ]);
+      const pushed = lab.build(
+        skopeoPushArgs(lab, fixtures.ref('single'), `docker://registry.test:${RELAY_PORT}/relayed/single:1`),
+      );
       t.equal(pushed.status, 0, `skopeo push through the relay: ${pushed.stderr.slice(-500)}`);
       await assertPushesRecorded(t, lab, registry, 'relayed/', `registry.test:${RELAY_PORT}`);
     });

@@ -2,7 +2,7 @@
 // runtime wires it) pushes as its own root with no proxy variables: its packets are forwarded,
 // not sent, by the pod, so only the nat PREROUTING rules catch them. The push must be in the
 // record, and its datagrams must not get out either.
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { buildFixtureLayout } from '../support/fixture-images.js';
@@ -10,6 +10,7 @@ import { requireTool } from '../support/tools.js';
 import { receiveOneDatagram } from './support/datagram-probe.js';
 import { startNestedNamespace } from './support/nested-namespace.js';
 import { counterOf, ruleCounters } from './support/netfilter-counters.js';
+import { realCaOnly, skopeoPushArgs } from './support/pod-commands.js';
 import { podRegistryGroundTruth } from './support/pod-ground-truth.js';
 import { isRoot, startPodLab, TRANSPARENT_PORT } from './support/pod-lab.js';
 import { assertPushesRecorded } from './support/pod-records.js';
@@ -30,15 +31,9 @@ if (!isRoot()) {
 
     t.test('a nested client pushes: caught by PREROUTING, recorded with the registry digests', async (t) => {
       const before = ruleCounters(lab.inPod, 'nat');
-      const pushed = nested.run([
-        requireTool('skopeo'),
-        'copy',
-        '--dest-cert-dir',
-        lab.proxy.trust.certDir,
-        '--dest-no-creds',
-        fixtures.ref('multi'),
-        'docker://registry.test/nested/multi:1',
-      ]);
+      const pushed = nested.run(
+        skopeoPushArgs(lab, fixtures.ref('multi'), 'docker://registry.test/nested/multi:1'),
+      );
       t.equal(pushed.status, 0, `skopeo push from the nested namespace: ${pushed.stderr.slice(-500)}`);
       const after = ruleCounters(lab.inPod, 'nat');
       t.ok(
@@ -54,14 +49,12 @@ if (!isRoot()) {
     });
 
     t.test('a nested client that does not trust the proxy CA cannot push around it', async (t) => {
-      const realCaOnly = join(lab.dir, 'real-ca-only');
-      await mkdir(realCaOnly, { recursive: true });
-      await copyFile(lab.ca.caCertPath, join(realCaOnly, 'ca.crt'));
+      const { certDir } = await realCaOnly(lab);
       const pushed = nested.run([
         requireTool('skopeo'),
         'copy',
         '--dest-cert-dir',
-        realCaOnly,
+        certDir,
         '--dest-no-creds',
         fixtures.ref('single'),
         'docker://registry.test/nested/around:1',

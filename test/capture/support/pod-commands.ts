@@ -1,5 +1,6 @@
+import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../support/tools.js';
+import { PROJECT_ROOT, requireTool } from '../../support/tools.js';
 import { type PodLab, PROXY_UID, TRANSPARENT_PORT } from './pod-lab.js';
 
 const CLI = join(PROJECT_ROOT, 'dist/cli/main.js');
@@ -39,4 +40,31 @@ export function captureRulesInPod(
     String(TRANSPARENT_PORT),
     options.mode ?? '--apply',
   ]);
+}
+
+/** `skopeo copy` of a local image to `destination`, trusting the proxy's CA, no credentials. */
+export function skopeoPushArgs(
+  lab: PodLab,
+  source: string,
+  destination: string,
+  extra: string[] = [],
+): string[] {
+  return [
+    requireTool('skopeo'),
+    'copy',
+    '--dest-cert-dir',
+    lab.proxy.trust.certDir,
+    '--dest-no-creds',
+    ...extra,
+    source,
+    destination,
+  ];
+}
+
+/** A cert dir (and file) with only the registry's real CA: a client that ignores the proxy's. */
+export async function realCaOnly(lab: PodLab): Promise<{ certDir: string; caFile: string }> {
+  const certDir = join(lab.dir, 'real-ca-only');
+  await mkdir(certDir, { recursive: true });
+  await copyFile(lab.ca.caCertPath, join(certDir, 'ca.crt'));
+  return { certDir, caFile: join(certDir, 'ca.crt') };
 }
