@@ -51,6 +51,14 @@ if (!isRoot()) {
         t.equal(delta.atRegistry, 0, `${url}: nothing reached the registry`);
         t.equal(selfLoops(await lab.proxy.metrics()) - before, 1, `${url}: one self-loop refused`);
       }
+      // Neither TLS nor HTTP: relayed blind, and the blind relay's own connection came back too.
+      const before = selfLoops(await lab.proxy.metrics());
+      const delta = await connectionsDuring(lab, () => {
+        const sent = lab.build(['sh', '-c', 'printf hello | socat -t 5 - TCP:registry.test:2222']);
+        t.equal(sent.stdout, '', `blind: nothing came back (${sent.stderr.trim()})`);
+      });
+      t.equal(delta.redirected, 2, "blind: the build's connection and the relay's own, once");
+      t.equal(selfLoops(await lab.proxy.metrics()) - before, 1, 'blind: one self-loop refused');
       t.match(
         await readFile(lab.proxy.logPath, 'utf8'),
         /capture rules redirected the proxy's own connection/,
