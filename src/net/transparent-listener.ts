@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { type OriginalDestination, originalDestination } from './original-destination.js';
+import { tcpSocketOwner } from './peer-owner.js';
 
 export interface TransparentListenerOptions {
   readonly host: string;
@@ -57,7 +58,26 @@ export class TransparentListener {
     }
     if (destination === null) this.#refuse(socket, 'not_redirected');
     else if (this.#isSelf(socket, destination)) this.#refuse(socket, 'destination_is_proxy');
+    else if (this.#isOwnConnection(socket, destination)) this.#refuse(socket, 'self_loop');
     else this.#opts.accept(socket, destination);
+  }
+
+  /**
+   * The proxy's own upstream connection, redirected back to it: the capture rules do not
+   * exempt its UID. Served, it would connect upstream again and be redirected again, once
+   * per hop until --max-connections (TLS stops at the first hop only because the proxy does
+   * not trust its own CA). Refused at the first hop instead, and said loudly.
+   */
+  #isOwnConnection(socket: Socket, destination: OriginalDestination): boolean {
+    const uid = process.getuid?.();
+    if (uid === undefined || !socket.remoteAddress || !socket.remotePort) return false;
+    const owner = tcpSocketOwner({ address: socket.remoteAddress, port: socket.remotePort }, destination);
+    if (owner !== uid) return false;
+    this.#opts.logger.error(
+      { uid, destination: `${destination.address}:${destination.port}` },
+      "the capture rules redirected the proxy's own connection back to it: they must exempt its UID (capture-rules --proxy-uid)",
+    );
+    return true;
   }
 
   #isSelf(socket: Socket, destination: OriginalDestination): boolean {
