@@ -10,6 +10,7 @@ import {
   OCI_MANIFEST_MEDIA_TYPE,
 } from './attestation-layout.js';
 import {
+  isOciIndex,
   OCI_INDEX_MEDIA_TYPE,
   referrerArtifact,
   referrerDigests,
@@ -138,8 +139,7 @@ export class AttestationSink implements ProvenanceSink {
       accept: OCI_INDEX_MEDIA_TYPE,
     });
     if (isPassing(probe.status)) throw failure(registry, 'listing referrers', probe);
-    const listed =
-      probe.status === 200 && !probe.truncated ? referrerDigests(contentType(probe), probe.body) : null;
+    const listed = probe.status === 200 ? listedReferrers(probe) : null;
     if (listed === null) return { outcome: 'referrers-api-absent', status: probe.status };
     const artifact = referrerArtifact(
       await this.#subject(registry, repository, digest),
@@ -228,6 +228,16 @@ export class AttestationSink implements ProvenanceSink {
       });
     }
   }
+}
+
+/**
+ * The digests the referrers answer lists; null when it is no referrers index. An index too long
+ * to read whole (hundreds of referrers) still says the API is there: then the manifest is put
+ * anyway, which a registry takes as a no-op when it already holds that digest.
+ */
+function listedReferrers(probe: OwnResponse): string[] | null {
+  if (probe.truncated) return isOciIndex(contentType(probe)) ? [] : null;
+  return referrerDigests(contentType(probe), probe.body);
 }
 
 function contentType(response: OwnResponse): string | undefined {

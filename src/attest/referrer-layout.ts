@@ -91,7 +91,7 @@ export function referrerArtifact(
  * something else).
  */
 export function referrerDigests(contentType: string | undefined, body: Buffer): string[] | null {
-  if (contentType === undefined || !contentType.toLowerCase().startsWith(OCI_INDEX_MEDIA_TYPE)) return null;
+  if (!isOciIndex(contentType)) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -107,4 +107,9 @@ export function referrerDigests(contentType: string | undefined, body: Buffer): 
 
 function sha256(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** The answer says it is an OCI index (the referrers API's only answer type). */
+export function isOciIndex(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.toLowerCase().startsWith(OCI_INDEX_MEDIA_TYPE);
 }
