@@ -111,5 +111,5 @@ function sha256(bytes: Buffer): string {
 
 /** The answer says it is an OCI index (the referrers API's only answer type). */
 export function isOciIndex(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.toLowerCase().startsWith(OCI_INDEX_MEDIA_TYPE);
+  return contentType?.toLowerCase().startsWith(OCI_INDEX_MEDIA_TYPE) === true;
 }
