@@ -245,9 +245,14 @@ function contentType(response: OwnResponse): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Answers to the referrers probe that may pass: not a sign the API is absent. */
+/**
+ * Answers to the referrers probe that may pass: not a sign the API is absent. A 401/403 is not
+ * among them: the same credentials just read and wrote the `.att` tag, so a registry refusing
+ * them here guards a route it does not serve, and retrying would hold back the attachment that
+ * has already landed.
+ */
 function isPassing(status: number): boolean {
-  return status >= 500 || status === 401 || status === 403 || status === 408 || status === 429;
+  return status >= 500 || status === 408 || status === 429;
 }
 
 /** Stable codes of the attachment's failures (what the outbox and the dead-letter file show). */

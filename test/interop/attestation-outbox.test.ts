@@ -242,3 +242,32 @@ t.test(
     t.equal((await proxy.control('/readyz')).status, 200, 'the proxy is still ready');
   },
 );
+
+t.test('the referrers probe: a 503 is retried, a 401 means no referrers route here', async (t) => {
+  const probe = /^\/v2\/outbox\/probe\/referrers\/sha256:[0-9a-f]{64}$/;
+  fault.addRule({ name: 'probe-503', method: 'GET', path: probe, action: { kind: 'respond', status: 503 } });
+  fault.addRule({
+    name: 'probe-401',
+    method: 'GET',
+    path: probe,
+    action: { kind: 'respond', status: 401, headers: { 'www-authenticate': 'Basic realm="registry"' } },
+  });
+  const digest = digestOf(
+    await clients.skopeoCopy(lab.fixtures.ref('single'), `docker://${fault.host}/outbox/probe:v1`),
+  );
+  const [entry] = await waitUntil(
+    async () => {
+      const entries = await attached('outbox/probe');
+      return entries.length > 0 ? entries : undefined;
+    },
+    { what: 'the attachment of outbox/probe', attempts: 300, intervalMs: 100 },
+  );
+  t.same(
+    ['probe-503', 'probe-401'].map((rule) => fault.events.filter((e) => e.rule === rule).length),
+    [1, 1],
+    'the probe was asked again after the 503',
+  );
+  t.same(entry?.referrer, { outcome: 'referrers-api-absent', status: 401 }, 'recorded with the answer');
+  t.equal(entry?.alreadyPresent, true, 'the retry found the .att the first attempt wrote');
+  t.equal((await attOf('outbox/probe', digest))?.layers.length, 1, 'one attestation layer');
+});
