@@ -14,7 +14,7 @@ import { metricSample, outboxDepth } from '../e2e/support/outbox-gauge.js';
 import { TEST_RETRY_ARGS } from '../e2e/support/reporting-lab.js';
 import { pushedDigest, startAttestingProxy } from '../support/attesting-proxy.js';
 import { cosignVerifyAttestation } from '../support/cosign.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
+import { type FaultRule, startFaultProxy } from '../support/fault-proxy.js';
 import { startLab } from '../support/lab.js';
 import { runCommand } from '../support/run-command.js';
 import { waitUntil } from '../support/wait-until.js';
@@ -37,6 +37,13 @@ const { proxy, clients, publicKeyPem, attached } = await startAttestingProxy(
   TEST_RETRY_ARGS,
 );
 const digestOf = pushedDigest;
+
+/** A GET the fault proxy answers itself, once, with `status` (a 401 with the registry's challenge). */
+function answering(name: string, path: RegExp, status: number): FaultRule {
+  const headers: Record<string, string> =
+    status === 401 ? { 'www-authenticate': 'Basic realm="registry"' } : {};
+  return { name, method: 'GET', path, action: { kind: 'respond', status, headers } };
+}
 
 /** The .att manifest of `repository`, as the registry holds it (null: not there). */
 async function attOf(repository: string, digest: string): Promise<{ layers: unknown[] } | null> {
@@ -83,13 +90,8 @@ t.test(
     const att = /^\/v2\/outbox\/retry\/manifests\/sha256-[0-9a-f]{64}\.att$/;
     // Each attempt starts by reading the .att tag. Rules are tried in order; the first that still
     // has faults to give applies.
-    fault.addRule({ name: 'att-500', method: 'GET', path: att, action: { kind: 'respond', status: 500 } });
-    fault.addRule({
-      name: 'att-401',
-      method: 'GET',
-      path: att,
-      action: { kind: 'respond', status: 401, headers: { 'www-authenticate': 'Basic realm="registry"' } },
-    });
+    fault.addRule(answering('att-500', att, 500));
+    fault.addRule(answering('att-401', att, 401));
     // The third attempt reads (skip) and uploads, and its manifest PUT is reset after one byte.
     fault.addRule({ name: 'att-reset', method: 'PUT', path: att, action: { kind: 'reset-after', bytes: 1 } });
     fault.addRule({
@@ -245,13 +247,8 @@ t.test(
 
 t.test('the referrers probe: a 503 is retried, a 401 means no referrers route here', async (t) => {
   const probe = /^\/v2\/outbox\/probe\/referrers\/sha256:[0-9a-f]{64}$/;
-  fault.addRule({ name: 'probe-503', method: 'GET', path: probe, action: { kind: 'respond', status: 503 } });
-  fault.addRule({
-    name: 'probe-401',
-    method: 'GET',
-    path: probe,
-    action: { kind: 'respond', status: 401, headers: { 'www-authenticate': 'Basic realm="registry"' } },
-  });
+  fault.addRule(answering('probe-503', probe, 503));
+  fault.addRule(answering('probe-401', probe, 401));
   const digest = digestOf(
     await clients.skopeoCopy(lab.fixtures.ref('single'), `docker://${fault.host}/outbox/probe:v1`),
   );
