@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { AttestationSink } from '../attest/attestation-sink.js';
+import { type OpenRegistryAccess, openRegistryAccess } from '../broker/open-broker.js';
 import { createLogger } from '../log/logger.js';
 import { appendDeadLetterLine, type DeadLetter, readDeadLetters } from '../reporters/dead-letter.js';
 import { FileSink } from '../reporters/file-sink.js';
 import { GrafeasSink } from '../reporters/grafeas-sink.js';
 import type { ProvenanceSink } from '../reporters/sink.js';
+import { loadUpstreamTrust } from '../tls/upstream-trust.js';
 
 /** Exit codes of `provenance-proxy outbox`, like `journal verify`'s. */
 export const OUTBOX_EXIT = { ok: 0, failed: 1, usage: 64 } as const;
@@ -13,13 +16,16 @@ const USAGE = `Usage: provenance-proxy outbox list   --data-dir DIR [--json]
        provenance-proxy outbox resend --data-dir DIR [--id ID]...
                                       [--grafeas-url U --grafeas-project P [--grafeas-token-file F] [--grafeas-ca F]]
                                       [--provenance-dir D]
+                                      [--attach-attestations [--registry-auth F] [--upstream-ca F]...]
 
 Dead letters are reports a sink refused as they are (the store proved the payload malformed or too
 large) or that passed the retry max age. They are kept in DIR/dead-letter.jsonl and never deleted.
   list     show every dead letter: id, state (parked, or resent and when), sink, report, the store's answer
   resend   deliver the parked ones (or those named by --id, also if resent before) again, to the sinks
-           given here (grafeas for letters of the grafeas sink, --provenance-dir for the file sink),
-           and record each success as resent. Safe to repeat: sinks skip what they already hold.
+           given here (grafeas for letters of the grafeas sink, --provenance-dir for the file sink,
+           --attach-attestations for registry-attestations: stored in the image's repository with
+           these credentials and trust, as run does), and record each success as resent. Safe to
+           repeat: sinks skip what they already hold.
 Exit: 0 ok (resend: every chosen letter delivered), 1 a letter failed, is unknown or its sink not given,
 or the file is unreadable, 64 usage.
 `;
@@ -101,6 +107,9 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     'grafeas-token-file': { type: 'string' },
     'grafeas-ca': { type: 'string', multiple: true },
     'provenance-dir': { type: 'string' },
+    'attach-attestations': { type: 'boolean' },
+    'registry-auth': { type: 'string' },
+    'upstream-ca': { type: 'string', multiple: true },
   });
   const dir = required(values, 'data-dir');
   if ((values['grafeas-url'] === undefined) !== (values['grafeas-project'] === undefined)) {
@@ -124,8 +133,23 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     const file = await FileSink.open({ directory: values['provenance-dir'], logger });
     sinks.set(file.name, file);
   }
+  let registryAccess: OpenRegistryAccess | undefined;
+  if (values['attach-attestations'] === true) {
+    registryAccess = openRegistryAccess(
+      (values['registry-auth'] as string | undefined) ?? null,
+      loadUpstreamTrust((values['upstream-ca'] ?? []) as string[]),
+      logger,
+    );
+    // The proxy's journal is its own: here the attachment is reported on stdout.
+    const attestations = new AttestationSink(registryAccess.client, registryAccess.broker, async (a) => {
+      out.write(`attached ${a.registry}/${a.repository}:${a.tag} (${a.manifestDigest})\n`);
+    });
+    sinks.set(attestations.name, attestations);
+  }
   if (sinks.size === 0)
-    throw new UsageError('give a sink to resend to: --grafeas-url/--grafeas-project or --provenance-dir');
+    throw new UsageError(
+      'give a sink to resend to: --grafeas-url/--grafeas-project, --provenance-dir or --attach-attestations',
+    );
 
   const { letters } = await readDeadLetters(dir);
   const ids = (values['id'] ?? []) as string[];
@@ -159,6 +183,7 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     }
   } finally {
     grafeas?.close();
+    registryAccess?.close();
   }
   out.write(`${chosen.length - (failed - unknown.length)} of ${chosen.length} resent\n`);
   return failed > 0 ? OUTBOX_EXIT.failed : OUTBOX_EXIT.ok;

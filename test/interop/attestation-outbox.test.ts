@@ -242,6 +242,31 @@ t.test(
     t.same(await attached('outbox/denied'), [], 'not recorded as attached');
     t.equal(fault.events.filter((e) => e.rule === 'att-denied').length, 1);
     t.equal((await proxy.control('/readyz')).status, 200, 'the proxy is still ready');
+
+    // Once the registry allows it, the operator resends the letter with the proxy's own client.
+    const resent = await runCommand(process.execPath, [
+      cliPath(),
+      'outbox',
+      'resend',
+      '--data-dir',
+      proxy.dataDir,
+      '--attach-attestations',
+      '--upstream-ca',
+      lab.ca.caCertPath,
+    ]);
+    t.equal(resent.code, 0, `outbox resend: ${resent.stdout}${resent.stderr}`);
+    t.match(resent.stdout, `attached ${fault.host}/outbox/denied:${attestationTag(digest)}`);
+    t.equal((await attOf('outbox/denied', digest))?.layers.length, 1, 'the .att is stored');
+    // Signed after the restart above: by the restarted proxy's (ephemeral) key.
+    const currentKey = (JSON.parse((await proxy.control('/v1/public-key')).body) as { publicKeyPem: string })
+      .publicKeyPem;
+    const cosign = await cosignVerifyAttestation(
+      lab.directClients,
+      lab.dir,
+      currentKey,
+      `${open.host}/outbox/denied@${digest}`,
+    );
+    t.equal(cosign.code, 0, `cosign verifies the resent attestation: ${cosign.stderr}`);
   },
 );
 
