@@ -5,7 +5,7 @@
 # itself if so, so a second run takes a few seconds. Prints what each step did and
 # how long it took.
 #
-#   scripts/install-test-deps.sh            # apt packages, crane, oras, cosign, npm ci, /etc/hosts
+#   scripts/install-test-deps.sh            # apt packages, crane, oras, cosign, referrers-registry, npm ci, /etc/hosts
 #   (cosign is built with go install: several minutes cold on 2 cores, skipped once present;
 #   the attestation tests verify with it)
 #
@@ -182,6 +182,19 @@ install_cosign() {
   go_install cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" version
 }
 
+install_referrers_registry() {
+  # test/tools/referrers-registry: go-containerregistry's registry with the OCI 1.1 referrers API
+  # on, over TLS (the attestation tests' second registry). Rebuilt when its source is newer.
+  local src="$ROOT/test/tools/referrers-registry" bin="$TOOLS_BIN/referrers-registry"
+  if [ -x "$bin" ] && [ "$bin" -nt "$src/main.go" ] && [ "$bin" -nt "$src/go.mod" ] && [ "$bin" -nt "$src/go.sum" ]; then
+    echo "referrers-registry already in .tools/bin"
+    return 0
+  fi
+  mkdir -p "$TOOLS_BIN"
+  (cd "$src" && GOFLAGS="${GOFLAGS:-} -trimpath" go_cmd build -o "$bin" .) >&2
+  echo "built referrers-registry into .tools/bin"
+}
+
 install_node_modules() {
   cd "$ROOT"
   # A shared node_modules (a symlink, e.g. from a git worktree) belongs to its owner: npm ci
@@ -217,7 +230,7 @@ check_tools() {
   for t in docker-registry skopeo buildah podman htpasswd openssl curl mmdebstrap promtool; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
   done
-  for t in crane oras kube-apiserver kubectl etcd; do
+  for t in crane oras cosign referrers-registry kube-apiserver kubectl etcd; do
     [ -x "$TOOLS_BIN/$t" ] || missing="$missing $t"
   done
   if [ -n "$missing" ]; then
@@ -235,6 +248,7 @@ step "crane" install_crane
 step "oras" install_oras
 step "k8s test bed" install_k8s_testbed
 step "cosign" install_cosign
+step "referrers registry" install_referrers_registry
 step "node modules" install_node_modules
 step "/etc/hosts" add_test_hosts
 step "check" check_tools

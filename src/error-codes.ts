@@ -132,6 +132,14 @@ export const ERROR_CODES = {
     meaning: 'a sink (the attestation sink) could not deliver; retryable as the answer says',
     retryable: true,
   },
+  ERR_ATTESTATION_DENIED: {
+    meaning: "the registry's policy refused the attestation (403 DENIED): dead-lettered at once",
+    retryable: false,
+  },
+  ERR_ATTESTATION_REGISTRY: {
+    meaning: 'the registry answered an attachment step with a status it needs; retryable as the status says',
+    retryable: true,
+  },
   ERR_SINK_FILE_IO: { meaning: 'the file sink hit a transient I/O error', retryable: true },
   ERR_SINK_FILE_ACCESS: { meaning: 'the file sink cannot write its directory', retryable: true },
   ERR_SINK_FILE_CONFIG: {

@@ -26,9 +26,20 @@ export function attestationTag(digest: string): string {
   return `${digest.replace(':', '-')}.att`;
 }
 
-/** The envelope as the layer cosign reads: its JSON, payload in standard base64 as signed. */
+/**
+ * The envelope as the layer cosign reads: its JSON, payload in standard base64 as signed. The
+ * members are written in a fixed order, not the input object's: a report read back from the
+ * outbox after a restart comes out of the journal's canonical JSON with its keys sorted, and the
+ * same envelope must give the same layer digest or a re-delivery would add a second layer.
+ */
 export function envelopeLayer(envelope: DsseEnvelope): Blob {
-  const bytes = Buffer.from(JSON.stringify(envelope));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      payloadType: envelope.payloadType,
+      payload: envelope.payload,
+      signatures: envelope.signatures.map((signature) => ({ keyid: signature.keyid, sig: signature.sig })),
+    }),
+  );
   return { mediaType: DSSE_ENVELOPE_MEDIA_TYPE, digest: sha256(bytes), size: bytes.length, bytes };
 }
 

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { AttestationSink } from '../attest/attestation-sink.js';
+import { type OpenRegistryAccess, openRegistryAccess } from '../broker/open-broker.js';
 import { type CommandOptions, formatHelp, parseOptions } from '../config/option-table.js';
 import { OUTBOX_LIST_COMMAND, OUTBOX_RESEND_COMMAND } from '../config/outbox-table.js';
 import { InvalidOptionError, UsageError } from '../errors.js';
@@ -8,6 +10,7 @@ import { appendDeadLetterLine, type DeadLetter, readDeadLetters } from '../repor
 import { FileSink } from '../reporters/file-sink.js';
 import { GrafeasSink } from '../reporters/grafeas-sink.js';
 import type { ProvenanceSink } from '../reporters/sink.js';
+import { loadUpstreamTrust } from '../tls/upstream-trust.js';
 
 const USAGE = `${formatHelp(OUTBOX_LIST_COMMAND)}\n${formatHelp(OUTBOX_RESEND_COMMAND)}`;
 
@@ -92,6 +95,15 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     const file = await FileSink.open({ directory: values.provenanceDir, logger });
     sinks.set(file.name, file);
   }
+  let registryAccess: OpenRegistryAccess | undefined;
+  if (values.attachAttestations) {
+    registryAccess = openRegistryAccess(values.registryAuth, loadUpstreamTrust(values.upstreamCa), logger);
+    // The proxy's journal is its own: here the attachment is reported on stdout.
+    const attestations = new AttestationSink(registryAccess.client, registryAccess.broker, async (a) => {
+      out.write(`attached ${a.registry}/${a.repository}:${a.tag} (${a.manifestDigest})\n`);
+    });
+    sinks.set(attestations.name, attestations);
+  }
 
   const { letters } = await readDeadLetters(dir);
   const ids = values.ids;
@@ -125,6 +137,7 @@ async function resend(argv: string[], out: NodeJS.WritableStream): Promise<numbe
     }
   } finally {
     grafeas?.close();
+    registryAccess?.close();
   }
   out.write(`${chosen.length - (failed - unknown.length)} of ${chosen.length} resent\n`);
   return failed > 0 ? exitStatus('incomplete') : exitStatus('ok');

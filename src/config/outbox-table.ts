@@ -14,6 +14,9 @@ export interface OutboxResendArguments {
   readonly grafeasTokenFile: string | null;
   readonly grafeasCa: readonly string[];
   readonly provenanceDir: string | null;
+  readonly attachAttestations: boolean;
+  readonly registryAuth: string | null;
+  readonly upstreamCa: readonly string[];
 }
 
 const DATA_DIR = {
@@ -47,10 +50,13 @@ export const OUTBOX_RESEND_COMMAND: CommandOptions<OutboxResendArguments> = {
     'outbox resend --data-dir DIR [--id ID]...',
     '              [--grafeas-url U --grafeas-project P [--grafeas-token-file F] [--grafeas-ca F]]',
     '              [--provenance-dir D]',
+    '              [--attach-attestations [--registry-auth F] [--upstream-ca F]...]',
   ],
   description: `resend delivers the parked dead letters (or those named by --id, also if resent before) again, to the
-sinks given here (grafeas for letters of the grafeas sink, --provenance-dir for the file sink), and
-records each success as resent. Safe to repeat: sinks skip what they already hold.`,
+sinks given here (grafeas for letters of the grafeas sink, --provenance-dir for the file sink,
+--attach-attestations for registry-attestations: stored in the image's repository with these
+credentials and trust, as run does), and records each success as resent. Safe to repeat: sinks skip
+what they already hold.`,
   rows: [
     { key: 'dataDir', ...DATA_DIR },
     { key: 'ids', flag: 'id', kind: 'list', value: 'ID', default: [], help: 'resend this dead letter' },
@@ -91,14 +97,36 @@ records each success as resent. Safe to repeat: sinks skip what they already hol
       default: null,
       help: 'resend the file sink’s letters into this directory',
     },
+    {
+      key: 'attachAttestations',
+      flag: 'attach-attestations',
+      kind: 'switch',
+      default: 'false',
+      help: "store the registry-attestations letters in their images' repositories",
+    },
+    {
+      key: 'registryAuth',
+      flag: 'registry-auth',
+      kind: 'path',
+      default: null,
+      help: 'Docker config.json with the registry credentials to attach with',
+    },
+    {
+      key: 'upstreamCa',
+      flag: 'upstream-ca',
+      kind: 'list',
+      value: 'PATH',
+      default: [],
+      help: 'extra PEM bundle trusted for registries (repeatable)',
+    },
   ],
   epilogue: OUTBOX_EXIT_TEXT,
   check: (options) => {
     together('--grafeas-url', options.grafeasUrl, '--grafeas-project', options.grafeasProject);
-    if (options.grafeasUrl === null && options.provenanceDir === null) {
+    if (options.grafeasUrl === null && options.provenanceDir === null && !options.attachAttestations) {
       throw new InvalidOptionError(
         '--grafeas-url',
-        'give a sink to resend to: --grafeas-url/--grafeas-project or --provenance-dir',
+        'give a sink to resend to: --grafeas-url/--grafeas-project, --provenance-dir or --attach-attestations',
       );
     }
   },

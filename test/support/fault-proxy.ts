@@ -44,6 +44,8 @@ export interface RunningFaultProxy {
   host: string;
   port: number;
   addRule(rule: FaultRule): void;
+  /** Ends the named rules' faults (however many were left): the registry behind is healthy again. */
+  retire(rule: string): void;
   /** Faults injected so far. */
   events: FaultEvent[];
   /** Resolves when the named rule has fired (event-driven, no polling). */
@@ -222,6 +224,9 @@ export async function startFaultProxy(registry: RunningRegistry, ca: TestCa): Pr
     port,
     addRule(rule) {
       rules.push({ ...rule, toSkip: rule.skip ?? 0, remaining: rule.times ?? 1 });
+    },
+    retire(ruleName) {
+      for (const rule of rules) if (rule.name === ruleName) rule.remaining = 0;
     },
     events,
     fired(ruleName) {

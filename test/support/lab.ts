@@ -27,6 +27,8 @@ export type RegistryKind = 'open' | 'basic' | 'token';
 /** Credentials of the basic-auth registry and the token server (test-only, never secret). */
 export const LAB_CREDENTIALS: RegistryCredentials = { username: 'interop', password: 'interop-pass' };
 export const TOKEN_ISSUER = 'provenance-proxy-interop-token-issuer';
+/** The token server's OAuth2 refresh token (a config.json `identitytoken`); a test value, no secret. */
+export const LAB_REFRESH_TOKEN = 'interop-refresh-token-7f3c';
 
 export interface LabOptions {
   /** Short name, used in temp dir names. */
@@ -90,7 +92,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
   let tokenServer: RunningTokenServer | undefined;
   if (kinds.includes('token')) {
-    tokenServer = await startTokenServer({ ca, credentials: LAB_CREDENTIALS, issuer: TOKEN_ISSUER });
+    tokenServer = await startTokenServer({
+      ca,
+      credentials: LAB_CREDENTIALS,
+      issuer: TOKEN_ISSUER,
+      refreshToken: LAB_REFRESH_TOKEN,
+    });
     const server = tokenServer;
     cleanups.push(() => server.close());
   }

@@ -18,8 +18,10 @@ export interface TokenRequestRecord {
   method: string;
   service: string | null;
   scopes: string[];
-  /** Whether the request carried credentials (Basic header or OAuth2 password grant). */
+  /** Whether the request carried credentials (Basic header, OAuth2 password or refresh-token grant). */
   withCredentials: boolean;
+  /** The OAuth2 grant of a POST (`password`, `refresh_token`); null for GET. */
+  grant: string | null;
   authenticated: boolean;
   status: number;
   granted: AccessEntry[];
@@ -31,6 +33,11 @@ export interface StartTokenServerOptions {
   credentials: RegistryCredentials;
   /** The JWT `iss`; the registry's `auth.token.issuer` must equal it. */
   issuer: string;
+  /**
+   * An OAuth2 refresh token (what `docker login` keeps as `identitytoken`) that also earns every
+   * action as `credentials`' user, with `POST /token` grant_type=refresh_token.
+   */
+  refreshToken?: string;
 }
 
 export interface RunningTokenServer {
@@ -54,7 +61,7 @@ const TOKEN_LIFETIME_SECONDS = 300;
 /**
  * The token server of distribution's token auth (docker/distribution docs/spec/auth/token.md),
  * over HTTPS with the test CA: `GET /token?service=&scope=` with optional Basic credentials, and
- * the OAuth2 form `POST /token` (grant_type=password). Issues RS256 JWTs whose `x5c` chains to the
+ * the OAuth2 form `POST /token` (grant_type=password, or refresh_token with `refreshToken`). Issues RS256 JWTs whose `x5c` chains to the
  * test CA, which the registry trusts as `rootcertbundle`.
  */
 export async function startTokenServer(options: StartTokenServerOptions): Promise<RunningTokenServer> {
@@ -83,17 +90,26 @@ export async function startTokenServer(options: StartTokenServerOptions): Promis
     const service = form.get('service');
     const scopes =
       req.method === 'POST' ? (form.get('scope') ?? '').split(' ').filter(Boolean) : form.getAll('scope');
+    const grantType = req.method === 'POST' ? form.get('grant_type') : null;
+    const refreshToken = grantType === 'refresh_token' ? form.get('refresh_token') : null;
     const presented =
-      req.method === 'POST' ? passwordGrant(form) : basicCredentials(req.headers.authorization);
+      refreshToken !== null
+        ? { refreshToken }
+        : req.method === 'POST'
+          ? passwordGrant(form)
+          : basicCredentials(req.headers.authorization);
     const authenticated =
       presented !== undefined &&
-      presented.username === options.credentials.username &&
-      presented.password === options.credentials.password;
+      ('refreshToken' in presented
+        ? options.refreshToken !== undefined && presented.refreshToken === options.refreshToken
+        : presented.username === options.credentials.username &&
+          presented.password === options.credentials.password);
     const record: TokenRequestRecord = {
       method: req.method,
       service,
       scopes,
       withCredentials: presented !== undefined,
+      grant: grantType,
       authenticated,
       status: 200,
       granted: [],

@@ -25,6 +25,7 @@ export type ToolName =
   | 'crane'
   | 'oras'
   | 'cosign'
+  | 'referrers-registry'
   | 'htpasswd'
   | 'openssl'
   | 'unshare'
