@@ -46,14 +46,34 @@ export interface ObservationData {
 
 export type ObservationKind = keyof ObservationData;
 
-/** Every kind is at version 1: the version lines have been written at since the journal began. */
+/**
+ * The version each kind is written at. Bumping one: change its number here and the member of
+ * ObservationData, and keep a decoder for each older version that turns it into the current data.
+ * Every kind is still at 1, the version lines have been written at since the journal began.
+ */
+export const OBSERVATION_VERSIONS = {
+  oci: 1,
+  'egress.tunnel': 1,
+  'egress.hosts': 1,
+  'egress.refused': 1,
+  'build.finalized': 1,
+  'push.attempt': 1,
+  'push.settled': 1,
+  'attestation.attached': 1,
+  'journal.anchor': 1,
+} as const satisfies Record<ObservationKind, number>;
+
+/** A record as read: its kind, the version its line was written at, and its data (current shape). */
 export type ObservationRecord = {
   readonly [K in ObservationKind]: {
     readonly kind: K;
-    readonly version: 1;
+    readonly version: number;
     readonly data: ObservationData[K];
   };
 }[ObservationKind];
+
+/** The decoders of a kind, by the version they read. */
+type Decoders<T> = Readonly<Record<number, RecordDecoder<T>>>;
 
 const TUNNEL_FAILURE = nested({ code: 'string', message: 'string' }, true);
 const EGRESS_HOST: RecordShape = {
@@ -65,8 +85,8 @@ const EGRESS_HOST: RecordShape = {
 };
 const REFERENCE = nested({ kind: ['tag', 'digest'] });
 
-const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: RecordDecoder<ObservationData[K]> } = {
-  'egress.tunnel': (data) =>
+const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: Decoders<ObservationData[K]> } = {
+  'egress.tunnel': v1((data) =>
     shaped<TunnelRecord>(data, {
       connectionId: 'string',
       authority: 'string',
@@ -77,7 +97,8 @@ const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: RecordDecoder
       failure: TUNNEL_FAILURE,
       upgrade: 'string?',
     }),
-  'egress.hosts': (data) =>
+  ),
+  'egress.hosts': v1((data) =>
     shaped<ObservationData['egress.hosts']>(data, {
       hosts: (hosts) => {
         if (!Array.isArray(hosts)) return 'expected array';
@@ -85,15 +106,17 @@ const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: RecordDecoder
         return bad === -1 ? null : `[${bad}].${nested(EGRESS_HOST)(hosts[bad])}`;
       },
     }),
-  'egress.refused': (data) =>
+  ),
+  'egress.refused': v1((data) =>
     shaped<ObservationData['egress.refused']>(data, {
       rule: ['loopback', 'link_local', 'unspecified', 'own_port'],
       address: 'string',
       port: 'number',
       at: 'number',
     }),
-  'build.finalized': (data) => shaped<ObservationData['build.finalized']>(data, { finishedOn: 'number' }),
-  [PUSH_ATTEMPT_KIND]: (data) =>
+  ),
+  'build.finalized': v1((data) => shaped<ObservationData['build.finalized']>(data, { finishedOn: 'number' })),
+  [PUSH_ATTEMPT_KIND]: v1((data) =>
     shaped<PushAttempt>(data, {
       exchangeId: 'string',
       registry: 'string',
@@ -102,8 +125,9 @@ const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: RecordDecoder
       digest: 'string',
       size: 'number',
     }),
-  [PUSH_SETTLED_KIND]: (data) => shaped<ObservationData['push.settled']>(data, { exchangeId: 'string' }),
-  'attestation.attached': (data) =>
+  ),
+  [PUSH_SETTLED_KIND]: v1((data) => shaped<ObservationData['push.settled']>(data, { exchangeId: 'string' })),
+  'attestation.attached': v1((data) =>
     shaped<AttachedAttestation>(data, {
       reportId: 'string',
       registry: 'string',
@@ -114,10 +138,12 @@ const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: RecordDecoder
       layerDigest: 'string',
       alreadyPresent: 'boolean',
     }),
-  [ANCHOR_KIND]: (data) =>
+  ),
+  [ANCHOR_KIND]: v1((data) =>
     shaped<ObservationData['journal.anchor']>(data, {
       envelope: nested({ payloadType: 'string', payload: 'string', signatures: 'array' }),
     }),
+  ),
 };
 
 const OCI_PREFIX = 'oci.';
@@ -130,7 +156,14 @@ const catalogue: RecordCatalogue<ObservationRecord> = (name) => {
   }
   if (!Object.hasOwn(DECODERS, name)) return undefined;
   const kind = name as keyof typeof DECODERS;
-  return { 1: (data) => ({ kind, version: 1, data: DECODERS[kind](data, name) }) as ObservationRecord };
+  const decoders: Decoders<unknown> = DECODERS[kind];
+  // Each decoder made the data of its own kind; the compiler cannot follow `kind` through the map.
+  return Object.fromEntries(
+    Object.entries(decoders).map(([version, decode]) => [
+      version,
+      (data: unknown) => ({ kind, version: Number(version), data: decode(data, name) }) as ObservationRecord,
+    ]),
+  );
 };
 
 /** Reads one line of the observation journal: a typed record, or an ERR_JOURNAL_RECORD_* error value. */
@@ -138,11 +171,10 @@ export function readObservation(entry: JournalEntry): ReadResult<ObservationReco
   return readRecord(entry, catalogue);
 }
 
-/** The line kind a record is written under. */
-export function observationLineKind(record: ObservationRecord): string {
-  return record.kind === 'oci'
-    ? `${OCI_PREFIX}${record.data.type}`
-    : versionedKind(record.kind, record.version);
+/** The line kind data of `kind` is written under, at the kind's current version. */
+export function observationLineKind<K extends ObservationKind>(kind: K, data: ObservationData[K]): string {
+  const name = kind === 'oci' ? `${OCI_PREFIX}${(data as OciEvent).type}` : kind;
+  return versionedKind(name, OBSERVATION_VERSIONS[kind]);
 }
 
 /** Journals one record at its kind's current version; resolves once it is on disk. */
@@ -151,8 +183,12 @@ export function appendObservation<K extends ObservationKind>(
   kind: K,
   data: ObservationData[K],
 ): Promise<JournalReceipt> {
-  // The compiler cannot pair a generic kind with its data; the signature already did.
-  return journal.append(observationLineKind({ kind, version: 1, data } as ObservationRecord), data);
+  return journal.append(observationLineKind(kind, data), data);
+}
+
+/** One decoder, for version 1. */
+function v1<T>(decode: RecordDecoder<T>): Decoders<T> {
+  return { 1: decode };
 }
 
 function shaped<T>(data: unknown, shape: RecordShape): T {

@@ -119,12 +119,12 @@ t.test(
       t.ok(event, `a sample of ${type}`);
       const read = readObservation(entry(`oci.${type}`, event));
       t.same(read, { ok: true, record: { kind: 'oci', version: 1, data: event } }, `oci.${type}`);
-      if (read.ok) t.equal(observationLineKind(read.record), `oci.${type}`);
+      if (read.ok) t.equal(observationLineKind(read.record.kind, read.record.data), `oci.${type}`);
     }
     for (const [kind, data] of Object.entries(SAMPLES)) {
       const read = readObservation(entry(kind, data));
       t.same(read, { ok: true, record: { kind, version: 1, data } }, kind);
-      if (read.ok) t.equal(observationLineKind(read.record), kind);
+      if (read.ok) t.equal(observationLineKind(read.record.kind, read.record.data), kind);
     }
   },
 );
