@@ -219,6 +219,12 @@ t.test('each malformed shape is ERR_JOURNAL_RECORD_SHAPE naming the field', asyn
     t.equal(read.ok, false, `${kind} ${JSON.stringify(data)?.slice(0, 60)}`);
     if (!read.ok) t.match(read.error, { code: 'ERR_JOURNAL_RECORD_SHAPE', kind, message }, kind);
   }
+  // A field this reader does not know (an additive change by a newer writer) is kept, not refused.
+  const extra = { ...OCI_SAMPLES.blobPresent, viaMirror: 'mirror.test' };
+  t.same(readObservation(entry('oci.blobPresent', extra)), {
+    ok: true,
+    record: { kind: 'oci', version: 1, data: extra },
+  });
   // Fields later writers added are optional: a line from before them still reads.
   const { contentRange: _, ...oldPull } = OCI_SAMPLES.blobPulled as Extract<OciEvent, { type: 'blobPulled' }>;
   t.equal(readObservation(entry('oci.blobPulled', oldPull)).ok, true, 'blobPulled without contentRange');
