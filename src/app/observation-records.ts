@@ -1,4 +1,5 @@
 import type { AttachedAttestation } from '../attest/attestation-sink.js';
+import type { DestinationRule } from '../errors.js';
 import type { TunnelRecord } from '../http/completed-exchange.js';
 import type { Journal } from '../journal/journal.js';
 import { ANCHOR_KIND } from '../journal/journal-anchor.js';
@@ -11,7 +12,7 @@ import {
   readRecord,
   versionedKind,
 } from '../journal/record-reader.js';
-import { expectShape, nested, type RecordShape } from '../journal/record-shape.js';
+import { expectShape, nested, oneOf, type RecordShape } from '../journal/record-shape.js';
 import type { DestinationRefusal } from '../net/destination-policy.js';
 import type { OciEvent } from '../oci/events.js';
 import { PUSH_ATTEMPT_KIND, PUSH_SETTLED_KIND, type PushAttempt } from '../oci/push-attempts.js';
@@ -109,7 +110,7 @@ const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: Decoders<Obse
   ),
   'egress.refused': v1((data) =>
     shaped<ObservationData['egress.refused']>(data, {
-      rule: ['loopback', 'link_local', 'unspecified', 'own_port'],
+      rule: oneOf<DestinationRule>({ loopback: true, link_local: true, unspecified: true, own_port: true }),
       address: 'string',
       port: 'number',
       at: 'number',
