@@ -152,6 +152,10 @@ t.test('an unknown kind or version is an error value naming the line, not a thro
     ['future.thing', { a: 1 }, 'ERR_JOURNAL_RECORD_KIND', /unknown record kind future\.thing/],
     ['oci.layerStreamed', { type: 'layerStreamed' }, 'ERR_JOURNAL_RECORD_KIND', /oci\.layerStreamed/],
     ['oci', OCI_SAMPLES.blobPresent, 'ERR_JOURNAL_RECORD_KIND', /unknown record kind oci$/],
+    // Names an object inherits are no kinds: the catalogue looks up own names only.
+    ['constructor', {}, 'ERR_JOURNAL_RECORD_KIND', /unknown record kind constructor/],
+    ['oci.toString', { type: 'toString' }, 'ERR_JOURNAL_RECORD_KIND', /oci\.toString/],
+    ['__proto__', {}, 'ERR_JOURNAL_RECORD_KIND', /__proto__/],
     ['egress.hosts.v2', SAMPLES['egress.hosts'], 'ERR_JOURNAL_RECORD_VERSION', /egress\.hosts version 2/],
     ['oci.manifestPushed.v3', OCI_SAMPLES.manifestPushed, 'ERR_JOURNAL_RECORD_VERSION', /version 3/],
   ];
