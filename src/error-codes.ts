@@ -68,6 +68,18 @@ export const ERROR_CODES = {
     retryable: false,
     exit: 'unavailable',
   },
+  ERR_JOURNAL_RECORD_KIND: {
+    meaning: 'an observation journal line has a kind this proxy does not know (written by a newer one)',
+    retryable: false,
+  },
+  ERR_JOURNAL_RECORD_VERSION: {
+    meaning: 'an observation journal line has a version of its kind this proxy cannot read',
+    retryable: false,
+  },
+  ERR_JOURNAL_RECORD_SHAPE: {
+    meaning: "an observation journal line's data breaks its kind's shape",
+    retryable: false,
+  },
   ERR_JOURNAL_ENTRY: { meaning: 'a value cannot be journaled (not plain JSON)', retryable: false },
   ERR_JOURNAL_PAGE: { meaning: 'a journal page request has an invalid parameter', retryable: false },
 

@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
+import { JournalError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import {
   ANCHOR_KIND,
   ANCHOR_PAYLOAD_TYPE,
   type AnchorReason,
   anchorPayloadBytes,
+  verifyAnchors,
 } from '../journal/journal-anchor.js';
 import type { Signer } from '../signing/envelope.js';
+import { parsePublicKeyPem } from '../signing/public-key.js';
 
 /**
  * Writes journal anchors (journal/journal-anchor.ts): at start, every `intervalMs` while lines keep
@@ -71,4 +74,30 @@ export class JournalAnchors {
       this.#logger.error({ err: error, reason }, 'could not anchor the journal');
     }
   }
+}
+
+/**
+ * A journal whose own anchors (signed with this proxy's key) no longer match its lines was
+ * rewritten, hashes recomputed: replaying it would sign forged observations, so the proxy refuses
+ * to start, as it does on a broken chain. Anchors another key signed (a key rotated mid-build) do
+ * not prove a rewrite and are only reported. An ephemeral key has no earlier anchors to check.
+ */
+export async function refuseRewrittenJournal(
+  journal: Journal,
+  signer: Signer,
+  logger: Logger,
+): Promise<void> {
+  if (signer.ephemeral || journal.lastSeq === 0) return;
+  const report = await verifyAnchors(journal.path, [parsePublicKeyPem(signer.publicKeyPem)], journal.lastSeq);
+  const rewritten = report.problems.find((p) => p.kind === 'rewritten');
+  if (rewritten !== undefined)
+    throw new JournalError(
+      'ERR_JOURNAL_CHAIN',
+      `${journal.path}: line ${rewritten.line}: ${rewritten.message}`,
+    );
+  if (report.problems.length > 0)
+    logger.warn(
+      { journal: journal.path, unverified: report.problems.length, first: report.problems[0] },
+      'journal anchors not signed by the current key (was it rotated mid-build?)',
+    );
 }

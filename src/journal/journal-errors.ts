@@ -34,3 +34,23 @@ export class JournalLineError extends JournalError {
     this.line = line;
   }
 }
+
+/**
+ * A chained, intact journal line whose record this code cannot read: a kind or a version it does not
+ * know (written by a newer proxy), or data that breaks its kind's shape. Replay reports it and goes on.
+ */
+export class JournalRecordError extends ProvenanceProxyError {
+  /** The line's seq, or 0 while the record is being decoded (the reader fills it in). */
+  readonly seq: number;
+  /** The line's kind as written (with its version suffix, if any). */
+  readonly kind: string;
+  constructor(
+    code: 'ERR_JOURNAL_RECORD_KIND' | 'ERR_JOURNAL_RECORD_VERSION' | 'ERR_JOURNAL_RECORD_SHAPE',
+    message: string,
+    at: { seq: number; kind: string } = { seq: 0, kind: '' },
+  ) {
+    super(code, at.seq > 0 ? `journal seq ${at.seq} (${at.kind}): ${message}` : message);
+    this.seq = at.seq;
+    this.kind = at.kind;
+  }
+}

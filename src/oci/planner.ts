@@ -5,7 +5,7 @@ import { normaliseContentType } from './manifest.js';
 import type { PushAttemptRecorder } from './push-attempts.js';
 import { type PushPolicy, pushRefusal } from './push-policy.js';
 import { findRedirect } from './redirects.js';
-import { classifyRoute } from './route.js';
+import { parseRequestTarget, type RequestTarget } from './route.js';
 import { isTokenCandidate, TOKEN_RESPONSE_CAPTURE_LIMIT } from './token-realms.js';
 import { hashSeedFor, sessionKey } from './upload-sessions.js';
 
@@ -23,8 +23,8 @@ export function planExchange(
   recordAttempt: PushAttemptRecorder | null = null,
   pushPolicy: PushPolicy | null = null,
 ): ExchangePlan {
-  const method = head.method.toUpperCase();
-  const route = classifyRoute(method, head.target);
+  const target = parseRequestTarget(head.method, head.target);
+  const { method, route } = target;
   const refuse = pushRefusal(pushPolicy, head.authority.toLowerCase(), method, route);
   if (refuse !== null) return { ...NO_PLAN, refuse };
   switch (route.kind) {
@@ -58,10 +58,11 @@ export function planExchange(
         : { captureRequestBytes: 0, captureResponseBytes: 0, continueRequestHash: seed };
     }
     case 'not-oci':
-      if (followsManifestRedirect(state, head, method)) return capture(0, options.manifestCaptureLimit);
-      return tokenCandidate(state, head, method) ? TOKEN_ANSWER : NO_PLAN;
+      if (followsManifestRedirect(state, head.authority, target))
+        return capture(0, options.manifestCaptureLimit);
+      return tokenCandidate(state, head, target) ? TOKEN_ANSWER : NO_PLAN;
     case 'invalid':
-      return tokenCandidate(state, head, method) ? TOKEN_ANSWER : NO_PLAN;
+      return tokenCandidate(state, head, target) ? TOKEN_ANSWER : NO_PLAN;
     default:
       return NO_PLAN;
   }
@@ -95,9 +96,9 @@ const TOKEN_ANSWER: ExchangePlan = Object.freeze({
   continueRequestHash: null,
 });
 
-function tokenCandidate(state: InterpreterState, head: RequestHead, method: string): boolean {
+function tokenCandidate(state: InterpreterState, head: RequestHead, target: RequestTarget): boolean {
   const contentType = normaliseContentType(head.headers['content-type']);
-  return isTokenCandidate(state.tokenRealms, head.authority, method, head.target, contentType);
+  return isTokenCandidate(state.tokenRealms, head.authority, target, contentType);
 }
 
 function capture(requestBytes: number, responseBytes: number): ExchangePlan {
@@ -109,16 +110,8 @@ function capture(requestBytes: number, responseBytes: number): ExchangePlan {
 }
 
 /** A manifest whose registry redirected the read: its body arrives from storage and must be parsed too. */
-function followsManifestRedirect(state: InterpreterState, head: RequestHead, method: string): boolean {
-  if (state.redirects.length === 0 || method !== 'GET') return false;
-  const queryStart = head.target.indexOf('?');
-  const raw = queryStart === -1 ? head.target : head.target.slice(0, queryStart);
-  let path = raw;
-  try {
-    path = new URL(raw, 'http://x').pathname;
-  } catch {
-    return false;
-  }
-  const index = findRedirect(state.redirects, head.authority, method, path);
+function followsManifestRedirect(state: InterpreterState, authority: string, target: RequestTarget): boolean {
+  if (state.redirects.length === 0 || target.method !== 'GET' || target.pathname === null) return false;
+  const index = findRedirect(state.redirects, authority, target.method, target.pathname);
   return index !== -1 && state.redirects[index]!.purpose === 'manifest-read';
 }

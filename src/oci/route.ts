@@ -82,16 +82,48 @@ const PING: OciRoute = Object.freeze({ kind: 'ping', endpoint: 'end-1' });
  */
 const V2_PATH = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\/(.*)$/;
 
-export function classifyRoute(method: string, target: string): OciRoute {
+/**
+ * A request's method and origin-form target, parsed once: every OCI stage (planner, interpreter,
+ * token realms, push policy) reads these fields, never the raw target again.
+ */
+export interface RequestTarget {
+  /** Upper-cased. */
+  readonly method: string;
+  /** The path as sent (before `?`), still percent-encoded: what the route is classified from. */
+  readonly path: string;
+  /** The path with dot segments resolved, as a URL would have it; null when it does not parse as one. */
+  readonly pathname: string | null;
+  readonly query: URLSearchParams;
+  readonly route: OciRoute;
+}
+
+export function parseRequestTarget(method: string, target: string): RequestTarget {
   const queryStart = target.indexOf('?');
   const path = queryStart === -1 ? target : target.slice(0, queryStart);
-  if (path !== '/v2' && !path.startsWith('/v2/')) return NOT_OCI;
+  const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
   const verb = method.toUpperCase();
+  return { method: verb, path, pathname: urlPathname(path), query, route: routeOf(verb, path, query) };
+}
+
+/** The route alone, for callers that need nothing else of the target. */
+export function classifyRoute(method: string, target: string): OciRoute {
+  return parseRequestTarget(method, target).route;
+}
+
+function urlPathname(path: string): string | null {
+  try {
+    return new URL(path, 'http://x').pathname;
+  } catch {
+    return null;
+  }
+}
+
+function routeOf(verb: string, path: string, query: URLSearchParams): OciRoute {
+  if (path !== '/v2' && !path.startsWith('/v2/')) return NOT_OCI;
   if (path === '/v2' || path === '/v2/')
     return verb === 'GET' || verb === 'HEAD' ? PING : invalid('method not allowed on /v2/');
   const match = V2_PATH.exec(path);
   if (!match) return invalid('path under /v2/ names no OCI endpoint', 'ERR_OCI_ROUTE');
-  const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
   try {
     const name = parseRepositoryName(decodeComponents(match[1]!));
     const rest = match[3]!;

@@ -1,3 +1,4 @@
+import type { RequestTarget } from './route.js';
 import { authorityOf } from './upload-sessions.js';
 
 /**
@@ -89,19 +90,11 @@ export function isTokenResponse(captured: Buffer | null): boolean {
 export function isTokenCandidate(
   realms: TokenRealms,
   authority: string,
-  method: string,
-  target: string,
+  target: RequestTarget,
   contentType: string | null,
 ): boolean {
-  const queryStart = target.indexOf('?');
-  const raw = queryStart === -1 ? target : target.slice(0, queryStart);
-  let path = raw;
-  try {
-    path = new URL(raw, 'http://x').pathname;
-  } catch {
-    // Keep the raw path: it is only compared, never followed.
-  }
+  // An unparseable path keeps its raw form: it is only compared, never followed.
+  const path = target.pathname ?? target.path;
   if (realms.has(realmKey(authority, path))) return true;
-  const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
-  return looksLikeTokenRequest(method.toUpperCase(), path, query, contentType);
+  return looksLikeTokenRequest(target.method, path, target.query, contentType);
 }

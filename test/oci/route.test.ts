@@ -1,5 +1,5 @@
 import t from 'tap';
-import { classifyRoute, type OciRoute } from '../../src/oci/route.js';
+import { classifyRoute, type OciRoute, parseRequestTarget } from '../../src/oci/route.js';
 
 const D = `sha256:${'d'.repeat(64)}`;
 const E = `sha256:${'e'.repeat(64)}`;
@@ -172,3 +172,32 @@ t.test('malformed OCI requests are invalid routes with a stable code, never exce
     t.equal(route.kind === 'invalid' && route.code, code, `${method} ${target} → ${code}`);
   }
 });
+
+t.test(
+  'a request target is parsed once into what every stage reads: method, path, query, route',
+  async (t) => {
+    const target = parseRequestTarget('post', `/v2/lab/single/blobs/uploads/?mount=${D}&from=lab/other`);
+    t.equal(target.method, 'POST', 'the method upper-cased once');
+    t.equal(target.path, '/v2/lab/single/blobs/uploads/');
+    t.equal(target.pathname, '/v2/lab/single/blobs/uploads/');
+    t.equal(target.query.get('mount'), D);
+    t.same(summary(target.route), {
+      kind: 'upload-mount',
+      endpoint: 'end-11',
+      name: 'lab/single',
+      digest: D,
+      from: 'lab/other',
+    });
+    // Dot segments: the route is classified from the path as sent; redirects and realms match the resolved one.
+    const dotted = parseRequestTarget('GET', '/auth/../token?service=reg&scope=x');
+    t.equal(dotted.path, '/auth/../token');
+    t.equal(dotted.pathname, '/token');
+    t.equal(dotted.route.kind, 'not-oci');
+    // A path no URL can hold (a protocol-relative authority that does not parse) has no pathname.
+    t.equal(parseRequestTarget('GET', '//[zz/x').pathname, null);
+    t.same(
+      parseRequestTarget('GET', `/v2/lab/single/manifests/v1`).route,
+      classifyRoute('GET', '/v2/lab/single/manifests/v1'),
+    );
+  },
+);

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { readObservation } from '../../src/app/observation-records.js';
 import type { CompletedExchange } from '../../src/http/completed-exchange.js';
 import type { OciEvent } from '../../src/oci/events.js';
 import { INITIAL_INTERPRETER_STATE, interpret } from '../../src/oci/interpreter.js';
@@ -159,8 +160,15 @@ t.test('the whole run as one build: images merge across flows', async (t) => {
 t.test('events are plain JSON: a journal replay rebuilds the same view', async (t) => {
   const all = [...flows.values()].flat();
   const events = replay(all);
-  const fromJournal = JSON.parse(JSON.stringify(events)) as OciEvent[];
-  t.same(fromJournal, events, 'nothing lost in JSON (no Buffer, Hash or undefined)');
+  // Through JSON and the journal's reader, as a replay reads them: each one validated against its kind.
+  const fromJournal = events.map((event, i): OciEvent => {
+    const data: unknown = JSON.parse(JSON.stringify(event));
+    const line = { seq: i + 1, at: '', kind: `oci.${event.type}`, data, prev: '', hash: '' };
+    const read = readObservation(line);
+    if (!read.ok || read.record.kind !== 'oci') throw new Error(`seq ${i + 1} unreadable`);
+    return read.record.data;
+  });
+  t.same(fromJournal, events, 'nothing lost in JSON (no Buffer, Hash or undefined), every event readable');
   t.equal(
     JSON.stringify(imagesView(BuildRecord.from(fromJournal))),
     JSON.stringify(imagesView(BuildRecord.from(events))),
