@@ -35,7 +35,10 @@ export class SinkError extends ProvenanceProxyError {
   /** A short label for metrics and dead letters (`http_503`, `network`, `http_400`, ...). */
   readonly reason: string;
   constructor(
-    code: Extract<ErrorCode, 'ERR_SINK' | `ERR_SINK_${string}` | `ERR_ATTESTATION_${string}`>,
+    code: Extract<
+      ErrorCode,
+      'ERR_SINK' | `ERR_SINK_${string}` | 'ERR_ATTESTATION_DENIED' | 'ERR_ATTESTATION_REGISTRY'
+    >,
     message: string,
     opts: { retryable: boolean; reason: string; cause?: unknown; auth?: boolean },
   ) {
