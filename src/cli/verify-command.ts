@@ -1,22 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ProvenanceProxyError } from '../errors.js';
+import { formatImageReference } from '../oci/reference.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import type { EnvelopeCandidate } from '../verify/envelope-candidate.js';
 import { readEnvelopeFile } from '../verify/envelope-file.js';
 import { type FetchLike, fetchGrafeasEnvelopes } from '../verify/grafeas-occurrences.js';
-import {
-  type DigestReference,
-  formatDigestReference,
-  grafeasResourceUrl,
-  parseDigestReference,
-} from '../verify/image-reference.js';
 import { formatSummary, summariseVerified } from '../verify/provenance-summary.js';
 import {
   type ProvenanceFailureReason,
   type StatementRequirements,
   verifyProvenance,
 } from '../verify/verify-provenance.js';
+import { grafeasResourceUrl, parseVerifyTarget, type VerifyTarget } from '../verify/verify-target.js';
 
 /** Exit codes of `provenance-proxy verify`; documented in docs/verification.md and --help. */
 export const VERIFY_EXIT = {
@@ -86,7 +82,7 @@ export interface VerifyCommandDependencies {
 }
 
 interface VerifyOptions {
-  readonly target: DigestReference;
+  readonly target: VerifyTarget;
   readonly publicKeyPaths: readonly string[];
   readonly envelopePath?: string;
   readonly grafeas?: { readonly url: string; readonly project: string; readonly tokenFile?: string };
@@ -154,9 +150,9 @@ function parseVerifyArgs(argv: readonly string[]): VerifyOptions | 'help' {
   const { values, positionals } = parseCommandLine(argv);
   if (values.help) return 'help';
   if (positionals.length !== 1) throw new UsageError('give exactly one <registry>/<repository>@sha256:<hex>');
-  let target: DigestReference;
+  let target: VerifyTarget;
   try {
-    target = parseDigestReference(positionals[0]!);
+    target = parseVerifyTarget(positionals[0]!);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -282,7 +278,7 @@ export async function runVerifyCommand(
     const summaries = result.verified.map((verified) => summariseVerified(verified, target));
     if (json) {
       out.write(
-        `${JSON.stringify({ verified: true, reference: formatDigestReference(target), statements: summaries }, null, 2)}\n`,
+        `${JSON.stringify({ verified: true, reference: formatImageReference(target), statements: summaries }, null, 2)}\n`,
       );
     } else {
       out.write(summaries.map((summary) => formatSummary(summary, target)).join('\n'));
@@ -296,7 +292,7 @@ export async function runVerifyCommand(
     if (json) {
       const report = {
         verified: false,
-        reference: formatDigestReference(target),
+        reference: formatImageReference(target),
         reason: failure.reason,
         message: failure.message,
         exitCode: failure.exitCode,
