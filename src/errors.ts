@@ -23,22 +23,6 @@ export class InvalidOptionError extends ProvenanceProxyError {
   }
 }
 
-/** The client sent something that is not a well-formed proxy request. */
-export class BadRequestError extends ProvenanceProxyError {
-  constructor(message: string) {
-    super('ERR_BAD_REQUEST', message);
-  }
-}
-
-/** Upstream could not be reached or failed; `cause` names why (dns, refused, tls, reset, timeout, ...). */
-export class UpstreamError extends ProvenanceProxyError {
-  readonly cause_: UpstreamFailureCause;
-  constructor(cause: UpstreamFailureCause, message: string, options?: { cause?: unknown }) {
-    super(`ERR_UPSTREAM_${cause.toUpperCase()}`, message, options);
-    this.cause_ = cause;
-  }
-}
-
 export type UpstreamFailureCause =
   | 'dns'
   | 'refused'

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError } from '../errors.js';
@@ -69,12 +69,4 @@ export async function caCommand(argv: string[]): Promise<number> {
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   process.stdout.write(await response.text());
   return 0;
-}
-
-export function readFileOrThrow(path: string, option: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new InvalidOptionError(option, `cannot read ${path}: ${(error as Error).message}`);
-  }
 }

@@ -232,5 +232,3 @@ export type OciEvent =
   | ManifestDeletedEvent
   | BlobDeletedEvent
   | OciAnomalyEvent;
-
-export type OciEventType = OciEvent['type'];

@@ -50,10 +50,6 @@ export function parseManifestReference(text: string): ManifestReference {
   return { kind: 'tag', tag: parseTag(text) };
 }
 
-export function formatManifestReference(reference: ManifestReference): string {
-  return reference.kind === 'tag' ? reference.tag : reference.digest.value;
-}
-
 /**
  * Which registry an exchange talked to. `authority` (lowercased host:port, exactly the
  * port the client addressed) is the identity: `registry.test:5000` and `registry.test:5001`
