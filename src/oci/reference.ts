@@ -71,6 +71,7 @@ export const DOCKER_HUB_DISPLAY = 'docker.io';
 /** An IPv6 literal in brackets or dot-separated DNS labels, then an optional port. */
 const AUTHORITY =
   /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::(\d{1,5}))?$/;
+const MAX_AUTHORITY_LENGTH = 253 + ':65535'.length + 1;
 const DEFAULT_PORTS: Readonly<Record<'http' | 'https', number>> = { http: 80, https: 443 };
 
 /**
@@ -86,6 +87,9 @@ export function parseRegistryAuthority(
   authority: string,
   scheme: 'http' | 'https' = 'https',
 ): RegistryIdentity {
+  // A DNS name is at most 253 characters; the cap also bounds the regex's backtracking.
+  if (authority.length > MAX_AUTHORITY_LENGTH)
+    throw new InvalidReferenceError(authority, 'registry host too long');
   const match = AUTHORITY.exec(registryKey(authority));
   if (!match) throw new InvalidReferenceError(authority, 'registry authority must be host[:port]');
   const host = match[1]!.toLowerCase();

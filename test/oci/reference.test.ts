@@ -239,6 +239,8 @@ t.test('names the grammar refuses, each with the rule it breaks', async (t) => {
     ['user@reg.test/x', /only a digest may follow/, 'ERR_OCI_REFERENCE'],
     [`reg.test/x@${DIGEST}@${DIGEST}`, /only a digest may follow/, 'ERR_OCI_REFERENCE'],
     ['[::1/x', /host\[:port\]/, 'ERR_OCI_REFERENCE'],
+    [`${'a'.repeat(300)}.test/x`, /too long/, 'ERR_OCI_REFERENCE'],
+    [`${'a-'.repeat(120)}.test/x`, /host\[:port\]/, 'ERR_OCI_REFERENCE'],
     ['reg test/x', /component must match/, 'ERR_OCI_NAME'],
     [`reg.test/${'a'.repeat(256)}`, /longer than 255/, 'ERR_OCI_NAME'],
   ];
