@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { watchFiles } from '../inject/file-watcher.js';
+import { watchFiles } from '../config/file-watcher.js';
 import {
   parseRegistryAuthFile,
   type RegistryCredential,

@@ -1,8 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CA_COMMAND } from '../config/ca-table.js';
 import { formatHelp, parseOptions } from '../config/option-table.js';
-import { InvalidOptionError } from '../errors.js';
 import { mintCaPair } from '../tls/certificate-authority.js';
 
 export async function caCommand(argv: string[]): Promise<number> {
@@ -34,12 +33,4 @@ export async function caCommand(argv: string[]): Promise<number> {
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   process.stdout.write(await response.text());
   return 0;
-}
-
-export function readFileOrThrow(path: string, option: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new InvalidOptionError(option, `cannot read ${path}: ${(error as Error).message}`);
-  }
 }

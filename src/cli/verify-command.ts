@@ -4,22 +4,18 @@ import { readTokenFile } from '../config/token-file.js';
 import { VERIFY_COMMAND } from '../config/verify-table.js';
 import { InvalidOptionError, ProvenanceProxyError } from '../errors.js';
 import { type ExitName, exitStatus } from '../exit-codes.js';
+import { formatImageReference } from '../oci/reference.js';
 import { parsePublicKeyPem, type VerificationKey } from '../signing/public-key.js';
 import type { EnvelopeCandidate } from '../verify/envelope-candidate.js';
 import { readEnvelopeFile } from '../verify/envelope-file.js';
 import { type FetchLike, fetchGrafeasEnvelopes } from '../verify/grafeas-occurrences.js';
-import {
-  type DigestReference,
-  formatDigestReference,
-  grafeasResourceUrl,
-  parseDigestReference,
-} from '../verify/image-reference.js';
 import { formatSummary, summariseVerified } from '../verify/provenance-summary.js';
 import {
   type ProvenanceFailureReason,
   type StatementRequirements,
   verifyProvenance,
 } from '../verify/verify-provenance.js';
+import { grafeasResourceUrl, parseVerifyTarget, type VerifyTarget } from '../verify/verify-target.js';
 
 /** Which row of the exit table (docs/errors.md) each refusal ends `verify` with. */
 const EXIT_BY_REASON: Record<ProvenanceFailureReason, ExitName> = {
@@ -49,7 +45,7 @@ export interface VerifyCommandDependencies {
 }
 
 interface VerifyOptions {
-  readonly target: DigestReference;
+  readonly target: VerifyTarget;
   readonly publicKeyPaths: readonly string[];
   readonly envelopePath?: string;
   readonly grafeas?: { readonly url: string; readonly project: string; readonly tokenFile?: string };
@@ -76,9 +72,9 @@ export function parseVerifyArgs(argv: readonly string[]): VerifyOptions | 'help'
   const { values, positionals } = parsed;
   if (positionals.length !== 1)
     throw new InvalidOptionError('<image>', 'give exactly one <registry>/<repository>@sha256:<hex>');
-  let target: DigestReference;
+  let target: VerifyTarget;
   try {
-    target = parseDigestReference(positionals[0]!);
+    target = parseVerifyTarget(positionals[0]!);
   } catch (error) {
     throw new InvalidOptionError('<image>', (error as Error).message);
   }
@@ -166,7 +162,7 @@ export async function runVerifyCommand(
     const summaries = result.verified.map((verified) => summariseVerified(verified, target));
     if (json) {
       out.write(
-        `${JSON.stringify({ verified: true, reference: formatDigestReference(target), statements: summaries }, null, 2)}\n`,
+        `${JSON.stringify({ verified: true, reference: formatImageReference(target), statements: summaries }, null, 2)}\n`,
       );
     } else {
       out.write(summaries.map((summary) => formatSummary(summary, target)).join('\n'));
@@ -180,7 +176,7 @@ export async function runVerifyCommand(
     if (json) {
       const report = {
         verified: false,
-        reference: formatDigestReference(target),
+        reference: formatImageReference(target),
         reason: failure.reason,
         message: failure.message,
         exitCode: exitStatus(failure.exit),

@@ -43,20 +43,9 @@ export interface NoteRef {
   readonly noteId: string;
 }
 
-export interface OccurrenceRef {
-  readonly project: string;
-  readonly occurrenceId: string;
-}
-
 /** `projects/{p}/notes/{n}` split into its parts, or undefined when it is not a note name. */
 export function parseNoteName(name: string): NoteRef | undefined {
   const m = /^projects\/([^/]+)\/notes\/([^/]+)$/.exec(name);
   if (m === null || !isProjectId(m[1]!) || !isNoteId(m[2]!)) return undefined;
   return { project: m[1]!, noteId: m[2]! };
-}
-
-export function parseOccurrenceName(name: string): OccurrenceRef | undefined {
-  const m = /^projects\/([^/]+)\/occurrences\/([^/]+)$/.exec(name);
-  if (m === null || !isProjectId(m[1]!) || !isOccurrenceId(m[2]!)) return undefined;
-  return { project: m[1]!, occurrenceId: m[2]! };
 }

@@ -1,4 +1,5 @@
 import type { UpstreamFailureCause } from '../errors.js';
+import { rawAnswer } from './raw-answer.js';
 
 /** Maps Node/OpenSSL error codes to the stable causes used in metrics, logs and 502 bodies. */
 export function classifyUpstreamError(error: NodeJS.ErrnoException): UpstreamFailureCause {
@@ -85,11 +86,9 @@ export function upstreamFailureCode(cause: UpstreamFailureCause): string {
 }
 
 /** The whole answer, for paths that write to a raw socket (CONNECT, upgrades): status, error code, body. */
-export function rawFailureAnswer(cause: UpstreamFailureCause, body: string): string {
-  const status = upstreamFailureStatus(cause);
-  return (
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Gateway'}\r\nContent-Type: text/plain\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nx-provenance-proxy-error: ${upstreamFailureCode(cause)}\r\n` +
-    `Connection: close\r\n\r\n${body}`
-  );
+export function rawFailureAnswer(cause: UpstreamFailureCause, body: string): Buffer {
+  return rawAnswer(upstreamFailureStatus(cause), {
+    headers: { 'Content-Type': 'text/plain', 'x-provenance-proxy-error': upstreamFailureCode(cause) },
+    body,
+  });
 }

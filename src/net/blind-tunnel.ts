@@ -1,5 +1,6 @@
 import net, { type LookupFunction, type Socket } from 'node:net';
 import type { TunnelRecord } from '../http/completed-exchange.js';
+import { TUNNEL_ESTABLISHED } from '../http/raw-answer.js';
 import { classifyUpstreamError, explainUpstreamFailure, rawFailureAnswer } from '../http/upstream-failure.js';
 
 /**
@@ -54,7 +55,7 @@ export function relayBlindTunnel(opts: {
   });
   upstream.once('connect', () => {
     established = true;
-    if (!opts.transparent) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (!opts.transparent) client.write(TUNNEL_ESTABLISHED);
     if (head.length > 0) upstream.write(head);
     client.on('data', (chunk: Buffer) => {
       fromClient += chunk.length;

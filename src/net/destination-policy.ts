@@ -165,7 +165,7 @@ export function refusalBody(refusal: DestinationRefusal): string {
 }
 
 /** The raw 403 for a CONNECT or an upgrade. */
-export function refusalAnswer(refusal: DestinationRefusal): string {
+export function refusalAnswer(refusal: DestinationRefusal): Buffer {
   return rawFailureAnswer('destination_refused', refusalBody(refusal));
 }
 

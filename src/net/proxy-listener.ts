@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { type HostPattern, matchesAny } from '../config/host-pattern.js';
 import type { TunnelRecord } from '../http/completed-exchange.js';
 import type { ExchangeForwarder, UpstreamTarget } from '../http/exchange-forwarder.js';
+import { rawAnswer, TUNNEL_ESTABLISHED } from '../http/raw-answer.js';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { clientHelloServerName } from '../tls/client-hello-sni.js';
 import type { LeafCache } from '../tls/leaf-cache.js';
@@ -178,7 +179,14 @@ export class ProxyListener {
     socket.resume();
     const body = `provenance-proxy: too many open connections (limit ${maxConnections}); retry later\n`;
     socket.end(
-      `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nRetry-After: 1\r\nx-provenance-proxy-error: connection_limit\r\nConnection: close\r\n\r\n${body}`,
+      rawAnswer(503, {
+        headers: {
+          'Content-Type': 'text/plain',
+          'Retry-After': 1,
+          'x-provenance-proxy-error': 'connection_limit',
+        },
+        body,
+      }),
     );
   }
 
@@ -225,7 +233,7 @@ export class ProxyListener {
     const target = this.#absoluteTarget(req);
     if (!target) {
       this.#opts.metrics.clientErrors.inc({ cause: 'not_absolute_form' });
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.end(rawAnswer(400));
       return;
     }
     const refusal = this.#opts.destinations.checkLiteral(target.upstream.hostname, target.upstream.port);
@@ -274,7 +282,10 @@ export class ProxyListener {
     if (!authority) {
       this.#opts.metrics.clientErrors.inc({ cause: 'bad_connect_target' });
       client.end(
-        'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nprovenance-proxy: CONNECT needs host:port\n',
+        rawAnswer(400, {
+          headers: { 'Content-Type': 'text/plain' },
+          body: 'provenance-proxy: CONNECT needs host:port\n',
+        }),
       );
       return;
     }
@@ -309,7 +320,7 @@ export class ProxyListener {
       this.#relayBlind(client, head, connectionId, hostname, port, authority.text, undefined);
       return;
     }
-    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    client.write(TUNNEL_ESTABLISHED);
     this.#intercept(client, head, {
       connectionId,
       scheme: 'https',
@@ -488,7 +499,7 @@ export class ProxyListener {
     const raw = req.url ?? '';
     const transparentHttp = target?.scheme === 'http' && target.connectAddress !== undefined;
     if (!target || !raw.startsWith('/') || (!transparentHttp && !hostMatches(req.headers.host, target))) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.end(rawAnswer(400));
       return;
     }
     const upstream = transparentHttp ? transparentHttpTarget(req.headers.host, target) : target;
@@ -507,9 +518,7 @@ export class ProxyListener {
     this.#opts.logger.debug({ code: error.code, cause }, 'rejected a malformed request');
     if (socket.writable && status !== null) {
       const body = `provenance-proxy: ${cause.replace(/_/g, ' ')}\n`;
-      socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      socket.end(rawAnswer(status, { headers: { 'Content-Type': 'text/plain' }, body }));
     }
     socket.destroy();
   }
@@ -541,9 +550,11 @@ function refuseDestination(res: ServerResponse, refusal: DestinationRefusal): vo
   res.end(body);
 }
 
-function egressRefusal(authority: string): string {
-  const body = `provenance-proxy: egress to ${authority} is not allowed by the egress policy\n`;
-  return `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nx-provenance-proxy-error: egress_refused\r\nConnection: close\r\n\r\n${body}`;
+function egressRefusal(authority: string): Buffer {
+  return rawAnswer(403, {
+    headers: { 'Content-Type': 'text/plain', 'x-provenance-proxy-error': 'egress_refused' },
+    body: `provenance-proxy: egress to ${authority} is not allowed by the egress policy\n`,
+  });
 }
 
 function refuseEgress(res: ServerResponse, authority: string): void {

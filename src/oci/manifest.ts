@@ -120,10 +120,6 @@ export function isIndexMediaType(mediaType: string | null): boolean {
   return mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerManifestList;
 }
 
-export function isManifestMediaType(mediaType: string | null): boolean {
-  return mediaType !== null && FORMAT_BY_MEDIA_TYPE.has(mediaType);
-}
-
 export function parseManifest(
   body: Buffer,
   contentTypeHeader: string | readonly string[] | null | undefined,

@@ -2,7 +2,10 @@ import { type Digest, parseDigest } from './digest.js';
 import { InvalidReferenceError, InvalidRepositoryNameError } from './errors.js';
 
 /**
- * Repository names, tags, manifest references and registry identities, parsed once.
+ * The one image-name grammar: repository names, tags, manifest references, registry identities and
+ * whole image references (`[registry/]repository[:tag][@digest]`), parsed once and formatted back
+ * the way clients write them. The proxy, the statement and `verify` all go through it, so a name the
+ * statement writes and a name a user types compare equal (after go-containerregistry's `pkg/name`).
  *
  * Name grammar (distribution-spec, "Pulling manifests"):
  *   [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
@@ -47,10 +50,6 @@ export function parseManifestReference(text: string): ManifestReference {
   return { kind: 'tag', tag: parseTag(text) };
 }
 
-export function formatManifestReference(reference: ManifestReference): string {
-  return reference.kind === 'tag' ? reference.tag : reference.digest.value;
-}
-
 /**
  * Which registry an exchange talked to. `authority` (lowercased host:port, exactly the
  * port the client addressed) is the identity: `registry.test:5000` and `registry.test:5001`
@@ -69,6 +68,10 @@ const DOCKER_HUB_HOSTS: ReadonlySet<string> = new Set([
   'docker.io',
 ]);
 export const DOCKER_HUB_DISPLAY = 'docker.io';
+/** An IPv6 literal in brackets or dot-separated DNS labels, then an optional port. */
+const AUTHORITY =
+  /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::(\d{1,5}))?$/;
+const MAX_AUTHORITY_LENGTH = 253 + ':65535'.length + 1;
 const DEFAULT_PORTS: Readonly<Record<'http' | 'https', number>> = { http: 80, https: 443 };
 
 /**
@@ -84,9 +87,10 @@ export function parseRegistryAuthority(
   authority: string,
   scheme: 'http' | 'https' = 'https',
 ): RegistryIdentity {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(
-    registryKey(authority),
-  );
+  // A DNS name is at most 253 characters; the cap also bounds the regex's backtracking.
+  if (authority.length > MAX_AUTHORITY_LENGTH)
+    throw new InvalidReferenceError(authority, 'registry host too long');
+  const match = AUTHORITY.exec(registryKey(authority));
   if (!match) throw new InvalidReferenceError(authority, 'registry authority must be host[:port]');
   const host = match[1]!.toLowerCase();
   const port = match[2] === undefined ? DEFAULT_PORTS[scheme] : Number(match[2]);
@@ -127,4 +131,79 @@ export function formatTagReference(authority: string, repository: string, tag: s
 /** `registry/repository`: the in-toto subject name. */
 export function formatRepository(authority: string, repository: string): string {
   return `${displayRegistry(authority)}/${displayRepository(authority, repository)}`;
+}
+
+/** A repository in a registry; `repository` is canonical (`library/` added for Docker Hub's official images). */
+export interface ImageName {
+  readonly registry: RegistryIdentity;
+  readonly repository: string;
+}
+
+/** `[registry/]repository[:tag][@digest]`; a tag and a digest may both be written (`x:v1@sha256:…`). */
+export interface ImageReference extends ImageName {
+  readonly tag: string | undefined;
+  readonly digest: Digest | undefined;
+}
+
+export interface ReferenceOptions {
+  /**
+   * Refuse a name whose registry is implicit (`alpine`, `lab/app`) rather than default it to Docker
+   * Hub: where the name must say exactly which registry it means (pkg/name's StrictValidation).
+   */
+  readonly strict?: boolean;
+}
+
+/** Docker's rule: the first component names a registry when it has a `.` or a `:`, or is `localhost`. */
+function looksLikeRegistry(component: string): boolean {
+  return component.includes('.') || component.includes(':') || component.toLowerCase() === 'localhost';
+}
+
+/** `[registry/]repository`, no tag, no digest. */
+export function parseImageName(text: string, options: ReferenceOptions = {}): ImageName {
+  const slash = text.indexOf('/');
+  const first = slash > 0 ? text.slice(0, slash) : '';
+  let registry: RegistryIdentity;
+  let path: string;
+  if (looksLikeRegistry(first)) {
+    registry = parseRegistryAuthority(first);
+    path = text.slice(slash + 1);
+  } else if (options.strict) {
+    throw new InvalidReferenceError(text, 'it does not start with a registry host (host[:port]/repository)');
+  } else {
+    registry = parseRegistryAuthority(DOCKER_HUB_DISPLAY);
+    path = text;
+  }
+  const repository = parseRepositoryName(path);
+  return Object.freeze({ registry, repository: displayRepository(registry.authority, repository) });
+}
+
+/** `[registry/]repository[:tag][@digest]`. The tag is the part after the last `:` that follows the last `/`. */
+export function parseImageReference(text: string, options: ReferenceOptions = {}): ImageReference {
+  const at = text.indexOf('@');
+  if (at >= 0 && /[@/]/.test(text.slice(at + 1))) {
+    throw new InvalidReferenceError(text, 'only a digest may follow "@" (no user@ in an image name)');
+  }
+  const digest = at < 0 ? undefined : parseDigest(text.slice(at + 1));
+  const named = at < 0 ? text : text.slice(0, at);
+  const colon = named.lastIndexOf(':');
+  const hasTag = colon > named.lastIndexOf('/') && colon > named.lastIndexOf(']');
+  const tag = hasTag ? parseTag(named.slice(colon + 1)) : undefined;
+  const name = parseImageName(hasTag ? named.slice(0, colon) : named, options);
+  return Object.freeze({ ...name, tag, digest });
+}
+
+/** `registry/repository`, the form statement subjects are named in. */
+export function formatImageName(name: ImageName): string {
+  return `${name.registry.display}/${name.repository}`;
+}
+
+export function formatImageReference(reference: ImageReference): string {
+  const tag = reference.tag === undefined ? '' : `:${reference.tag}`;
+  const digest = reference.digest === undefined ? '' : `@${reference.digest.value}`;
+  return `${formatImageName(reference)}${tag}${digest}`;
+}
+
+/** Same repository of the same registry, however either was spelled (Docker Hub aliases, `:443`, a trailing dot, case). */
+export function sameImageName(a: ImageName, b: ImageName): boolean {
+  return a.registry.display === b.registry.display && a.repository === b.repository;
 }

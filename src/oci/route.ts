@@ -72,8 +72,6 @@ export interface UploadSessionRoute {
   readonly digest: Digest | null;
 }
 
-export type RouteKind = OciRoute['kind'];
-
 const NOT_OCI: OciRoute = Object.freeze({ kind: 'not-oci' });
 const PING: OciRoute = Object.freeze({ kind: 'ping', endpoint: 'end-1' });
 /**

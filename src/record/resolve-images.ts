@@ -179,11 +179,6 @@ export function resolveImages(record: BuildRecord): ResolvedImage[] {
   return images.sort(compareLocated);
 }
 
-/** Outputs only: what provenance subjects are made of. */
-export function outputImages(record: BuildRecord): ResolvedImage[] {
-  return resolveImages(record).filter((image) => image.role === 'output');
-}
-
 function groupPushes(pushes: readonly RecordedPush[]): Map<string, Group> {
   const groups = new Map<string, Group>();
   for (const push of pushes) {

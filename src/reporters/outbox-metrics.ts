@@ -1,8 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { InvalidOptionError } from '../errors.js';
 
-export type ReportResult = 'succeeded' | 'failed' | 'retried' | 'parked';
-
 /** What the gauges read when Prometheus scrapes. */
 export interface OutboxGaugeSource {
   /** Per sink: deliveries waiting or in flight, and when the oldest of them was enqueued (ms since epoch). */

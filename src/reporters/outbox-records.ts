@@ -38,9 +38,6 @@ export interface RejectedRecord {
   readonly message: string;
 }
 
-/** Retryable failures went on past the policy's max age; `cause` and `message` are from the last one. */
-export type ExpiredRecord = RejectedRecord;
-
 /** The report was written to the dead-letter file under `deadLetterId` (fsync'd) before this line. */
 export interface ParkedRecord extends RejectedRecord {
   readonly deadLetterId: string;

@@ -1,6 +1,7 @@
+import { formatImageName, formatImageReference } from '../oci/reference.js';
 import type { DigestSet } from '../provenance/statement-types.js';
-import { type DigestReference, formatDigestReference } from './image-reference.js';
 import type { VerifiedStatement } from './verify-provenance.js';
+import type { VerifyTarget } from './verify-target.js';
 
 export interface ProvenanceSummary {
   readonly source: string;
@@ -36,14 +37,14 @@ function subjectTags(annotations: Record<string, unknown> | undefined): string[]
   return [...new Set(found)];
 }
 
-export function summariseVerified(verified: VerifiedStatement, target: DigestReference): ProvenanceSummary {
+export function summariseVerified(verified: VerifiedStatement, target: VerifyTarget): ProvenanceSummary {
   const { predicate, subject } = verified.statement;
   const metadata = predicate.runDetails.metadata ?? {};
   return {
     source: verified.source,
     subject: {
-      name: verified.subject.name ?? `${target.registry}/${target.repository}`,
-      digest: `sha256:${target.hex}`,
+      name: verified.subject.name ?? formatImageName(target),
+      digest: target.digest.value,
       tags: subjectTags(verified.subject.annotations),
     },
     signedBy: { keyid: verified.keyid, fingerprint: verified.key.fingerprint, publicKey: verified.key.label },
@@ -81,9 +82,9 @@ const keyidNote = (signedBy: ProvenanceSummary['signedBy']): string =>
     : '';
 
 /** A short human summary of one verified statement. */
-export function formatSummary(summary: ProvenanceSummary, target: DigestReference): string {
+export function formatSummary(summary: ProvenanceSummary, target: VerifyTarget): string {
   const lines = [
-    `verify: OK ${formatDigestReference(target)}`,
+    `verify: OK ${formatImageReference(target)}`,
     `  source:     ${printable(summary.source)}`,
     `  signed by:  ${summary.signedBy.fingerprint} (${printable(summary.signedBy.publicKey)}${keyidNote(summary.signedBy)})`,
     `  builder:    ${printable(summary.builderId)}`,

@@ -1,3 +1,4 @@
+import { formatImageName, type ImageName, parseImageName, sameImageName } from '../oci/reference.js';
 import {
   IN_TOTO_PAYLOAD_TYPE,
   IN_TOTO_STATEMENT_V1,
@@ -5,7 +6,7 @@ import {
   type ResourceDescriptor,
   SLSA_PROVENANCE_V1,
 } from '../provenance/statement-types.js';
-import { type DigestReference, parseImageName } from './image-reference.js';
+import type { VerifyTarget } from './verify-target.js';
 
 export type StatementFailureReason =
   | 'payload_type'
@@ -23,12 +24,21 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** True when a subject names this image: same sha256 and same registry/repository. */
-function subjectNames(subject: unknown, target: DigestReference): boolean {
+function subjectNames(subject: unknown, target: VerifyTarget): boolean {
   if (!isRecord(subject) || !isRecord(subject.digest) || typeof subject.name !== 'string') return false;
   const sha256 = subject.digest.sha256;
-  if (typeof sha256 !== 'string' || sha256.toLowerCase() !== target.hex) return false;
-  const name = parseImageName(subject.name);
-  return name?.registry === target.registry && name.repository === target.repository;
+  if (typeof sha256 !== 'string' || sha256.toLowerCase() !== target.digest.encoded) return false;
+  const name = subjectName(subject.name);
+  return name !== undefined && sameImageName(name, target);
+}
+
+/** A subject always names its registry; a name the grammar refuses names no image. */
+function subjectName(text: string): ImageName | undefined {
+  try {
+    return parseImageName(text, { strict: true });
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -36,11 +46,7 @@ function subjectNames(subject: unknown, target: DigestReference): boolean {
  * target image among its subjects. Parses the payload bytes themselves (the signed bytes), rejecting
  * invalid UTF-8 rather than letting the decoder substitute characters.
  */
-export function checkStatement(
-  payloadType: string,
-  payload: Buffer,
-  target: DigestReference,
-): StatementCheck {
+export function checkStatement(payloadType: string, payload: Buffer, target: VerifyTarget): StatementCheck {
   if (payloadType !== IN_TOTO_PAYLOAD_TYPE) {
     return {
       ok: false,
@@ -86,7 +92,7 @@ export function checkStatement(
     return {
       ok: false,
       reason: 'not_a_subject',
-      message: `sha256:${target.hex} in ${target.registry}/${target.repository} is not a subject of the statement (${parsed.subject.length} subjects)`,
+      message: `${target.digest.value} in ${formatImageName(target)} is not a subject of the statement (${parsed.subject.length} subjects)`,
     };
   }
   return {

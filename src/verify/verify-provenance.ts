@@ -2,8 +2,8 @@ import type { InTotoStatement, ResourceDescriptor } from '../provenance/statemen
 import { type DsseFailureReason, verifyEnvelope } from '../signing/dsse.js';
 import type { VerificationKey } from '../signing/public-key.js';
 import type { EnvelopeCandidate } from './envelope-candidate.js';
-import type { DigestReference } from './image-reference.js';
 import { checkStatement, type StatementFailureReason } from './statement-check.js';
+import type { VerifyTarget } from './verify-target.js';
 
 export interface VerifiedStatement {
   readonly source: string;
@@ -66,7 +66,7 @@ const PROGRESS: Record<Exclude<ProvenanceFailureReason, 'no_provenance'>, number
  * one does.
  */
 export function verifyProvenance(
-  target: DigestReference,
+  target: VerifyTarget,
   candidates: readonly EnvelopeCandidate[],
   trustedKeys: readonly VerificationKey[],
   requirements: StatementRequirements = {},

@@ -3,13 +3,18 @@ import { InvalidReferenceError, InvalidRepositoryNameError } from '../../src/oci
 import {
   displayRegistry,
   formatDigestReference,
+  formatImageName,
+  formatImageReference,
   formatRepository,
   formatTagReference,
+  parseImageName,
+  parseImageReference,
   parseManifestReference,
   parseRegistryAuthority,
   parseRepositoryName,
   parseTag,
   registryKey,
+  sameImageName,
 } from '../../src/oci/reference.js';
 
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -137,4 +142,114 @@ t.test('references are formatted the way clients write them', async (t) => {
   t.equal(formatRepository('registry-1.docker.io:443', 'library/alpine'), 'docker.io/library/alpine');
   t.equal(formatRepository('index.docker.io:443', 'me/app'), 'docker.io/me/app');
   t.equal(formatRepository('ghcr.io:443', 'alpine'), 'ghcr.io/alpine', 'library/ is Docker Hub only');
+});
+
+t.test(
+  'one image-name grammar: parse and format round-trip, every spelling to one canonical form',
+  async (t) => {
+    const D = DIGEST;
+    // input, canonical form, registry authority (the identity the proxy keys), repository, tag, digest
+    const table: [string, string, string, string, string?, string?][] = [
+      ['alpine', 'docker.io/library/alpine', 'docker.io:443', 'library/alpine'],
+      ['me/app:v1', 'docker.io/me/app:v1', 'docker.io:443', 'me/app', 'v1'],
+      ['docker.io/alpine', 'docker.io/library/alpine', 'docker.io:443', 'library/alpine'],
+      [
+        'index.docker.io/alpine:3',
+        'docker.io/library/alpine:3',
+        'index.docker.io:443',
+        'library/alpine',
+        '3',
+      ],
+      [
+        'registry-1.docker.io/library/alpine',
+        'docker.io/library/alpine',
+        'registry-1.docker.io:443',
+        'library/alpine',
+      ],
+      ['registry-1.docker.io:443/me/app', 'docker.io/me/app', 'registry-1.docker.io:443', 'me/app'],
+      ['reg.test:443/x', 'reg.test/x', 'reg.test:443', 'x'],
+      ['reg.test/x', 'reg.test/x', 'reg.test:443', 'x'],
+      ['reg.test:80/x', 'reg.test:80/x', 'reg.test:80', 'x'],
+      ['Reg.Test.:5000/lab/app', 'reg.test:5000/lab/app', 'reg.test:5000', 'lab/app'],
+      ['reg.test./x', 'reg.test/x', 'reg.test:443', 'x'],
+      ['ghcr.io/alpine', 'ghcr.io/alpine', 'ghcr.io:443', 'alpine'],
+      ['localhost/app', 'localhost/app', 'localhost:443', 'app'],
+      ['localhost:5000/app:v1', 'localhost:5000/app:v1', 'localhost:5000', 'app', 'v1'],
+      ['[::1]:5000/x', '[::1]:5000/x', '[::1]:5000', 'x'],
+      ['[::1]/x:v1', '[::1]/x:v1', '[::1]:443', 'x', 'v1'],
+      ['[fd00::2]:5000/lab/x@' + D, '[fd00::2]:5000/lab/x@' + D, '[fd00::2]:5000', 'lab/x', undefined, D],
+      ['reg.test:5000/x:tag@' + D, 'reg.test:5000/x:tag@' + D, 'reg.test:5000', 'x', 'tag', D],
+      ['alpine:3@' + D, 'docker.io/library/alpine:3@' + D, 'docker.io:443', 'library/alpine', '3', D],
+      ['127.0.0.1:5000/x@' + D, '127.0.0.1:5000/x@' + D, '127.0.0.1:5000', 'x', undefined, D],
+    ];
+    for (const [text, canonical, authority, repository, tag, digest] of table) {
+      const parsed = parseImageReference(text);
+      t.match(parsed, { registry: { authority }, repository, tag }, text);
+      t.equal(parsed.digest?.value, digest, `${text} digest`);
+      t.equal(formatImageReference(parsed), canonical, `${text} formats canonically`);
+      const again = parseImageReference(canonical);
+      t.equal(formatImageReference(again), canonical, `${canonical} is a fixed point`);
+      t.ok(sameImageName(parsed, again), `${text} and ${canonical} name one repository`);
+      if (tag === undefined && digest === undefined) {
+        t.equal(formatImageName(parseImageName(text)), canonical, `${text} as a bare name`);
+      }
+    }
+  },
+);
+
+t.test('the grammar and the statement agree: what the proxy writes is what a user types', async (t) => {
+  const cases: [string, string][] = [
+    ['reg.test:443', 'lab/app'],
+    ['registry-1.docker.io:443', 'alpine'],
+    ['index.docker.io:443', 'me/app'],
+    ['registry.example.com.:443', 'lab/app'],
+    ['registry.test:5000', 'lab/app'],
+    ['[::1]:5000', 'x'],
+  ];
+  for (const [authority, repository] of cases) {
+    const subject = formatRepository(authority, repository);
+    t.equal(formatImageName(parseImageName(subject)), subject, `${subject} round-trips`);
+    t.equal(
+      formatImageReference(parseImageReference(formatDigestReference(authority, repository, DIGEST))),
+      formatDigestReference(authority, repository, DIGEST),
+    );
+    t.equal(formatTagReference(authority, repository, 'v1'), `${subject}:v1`);
+  }
+  t.notOk(sameImageName(parseImageName('reg.test:8443/x'), parseImageName('reg.test/x')), 'another port');
+  t.notOk(
+    sameImageName(parseImageName('ghcr.io/alpine'), parseImageName('docker.io/alpine')),
+    'another host',
+  );
+});
+
+t.test('names the grammar refuses, each with the rule it breaks', async (t) => {
+  const bad: [string, RegExp, string][] = [
+    ['Alpine', /uppercase is not allowed/, 'ERR_OCI_NAME'],
+    ['reg.test/Lab/app', /uppercase is not allowed/, 'ERR_OCI_NAME'],
+    ['reg.test/../etc', /path traversal/, 'ERR_OCI_NAME'],
+    ['reg.test/', /empty/, 'ERR_OCI_NAME'],
+    ['reg.test//x', /empty path component/, 'ERR_OCI_NAME'],
+    ['', /empty/, 'ERR_OCI_NAME'],
+    ['reg.test/x:', /tag must match/, 'ERR_OCI_REFERENCE'],
+    ['reg.test/x:-v1', /tag must match/, 'ERR_OCI_REFERENCE'],
+    ['reg.test/x@sha256:zz', /sha256 must be lowercase hex/, 'ERR_OCI_DIGEST'],
+    ['reg.test/x@', /algorithm:encoded/, 'ERR_OCI_DIGEST'],
+    ['reg.test:0/x', /port out of range/, 'ERR_OCI_REFERENCE'],
+    ['reg..test/x', /host\[:port\]/, 'ERR_OCI_REFERENCE'],
+    ['user@reg.test/x', /only a digest may follow/, 'ERR_OCI_REFERENCE'],
+    [`reg.test/x@${DIGEST}@${DIGEST}`, /only a digest may follow/, 'ERR_OCI_REFERENCE'],
+    ['[::1/x', /host\[:port\]/, 'ERR_OCI_REFERENCE'],
+    [`${'a'.repeat(300)}.test/x`, /too long/, 'ERR_OCI_REFERENCE'],
+    [`${'a-'.repeat(120)}.test/x`, /host\[:port\]/, 'ERR_OCI_REFERENCE'],
+    ['reg test/x', /component must match/, 'ERR_OCI_NAME'],
+    [`reg.test/${'a'.repeat(256)}`, /longer than 255/, 'ERR_OCI_NAME'],
+  ];
+  for (const [text, message, code] of bad) {
+    t.throws(() => parseImageReference(text), { code, message }, JSON.stringify(text));
+  }
+  t.throws(() => parseImageName('lab/app', { strict: true }), {
+    code: 'ERR_OCI_REFERENCE',
+    message: /registry host/,
+  });
+  t.throws(() => parseImageName('reg.test/x:v1'), { code: 'ERR_OCI_NAME' }, 'a name has no tag');
 });

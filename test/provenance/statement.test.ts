@@ -17,8 +17,8 @@ import {
   SLSA_PROVENANCE_V1,
 } from '../../src/provenance/statement-types.js';
 import { BuildRecord } from '../../src/record/build-record.js';
-import { parseDigestReference } from '../../src/verify/image-reference.js';
 import { checkStatement } from '../../src/verify/statement-check.js';
+import { parseVerifyTarget } from '../../src/verify/verify-target.js';
 import { exchangesByFlow, loadExpected, loadTrace } from '../oci/trace-replay.js';
 import { digestOf, imageManifest, indexManifest, pushed } from '../record/record-events.js';
 
@@ -189,7 +189,7 @@ t.test('consumers accept it: the verifier finds each subject, the Grafeas mappin
   const statement = buildStatement(record, context);
   const payload = Buffer.from(JSON.stringify(statement));
   for (const subject of statement.subject) {
-    const reference = parseDigestReference(`${subject.name}@sha256:${subject.digest?.sha256}`);
+    const reference = parseVerifyTarget(`${subject.name}@sha256:${subject.digest?.sha256}`);
     t.equal(checkStatement(IN_TOTO_PAYLOAD_TYPE, payload, reference).ok, true, subject.name!);
     t.equal(resourceUriOf(subject), `https://${subject.name}@sha256:${subject.digest?.sha256}`);
   }

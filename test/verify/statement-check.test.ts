@@ -1,7 +1,8 @@
 import t from 'tap';
+import { formatRepository } from '../../src/oci/reference.js';
 import { IN_TOTO_PAYLOAD_TYPE } from '../../src/provenance/statement-types.js';
-import { parseDigestReference } from '../../src/verify/image-reference.js';
 import { checkStatement } from '../../src/verify/statement-check.js';
+import { parseVerifyTarget } from '../../src/verify/verify-target.js';
 import { statementFixture } from './statement-fixture.js';
 
 const bytes = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
@@ -11,7 +12,7 @@ t.test('accepts a statement naming the digest as a subject of that repository', 
   const result = checkStatement(
     IN_TOTO_PAYLOAD_TYPE,
     bytes(statement),
-    parseDigestReference(`${name}@sha256:${hex}`),
+    parseVerifyTarget(`${name}@sha256:${hex}`),
   );
   t.equal(result.ok, true);
   if (result.ok) t.equal(result.subject.name, name);
@@ -22,14 +23,14 @@ t.test('subject names match across Docker Hub spellings', async (t) => {
   const result = checkStatement(
     IN_TOTO_PAYLOAD_TYPE,
     bytes(statement),
-    parseDigestReference(`docker.io/alpine@sha256:${hex}`),
+    parseVerifyTarget(`docker.io/alpine@sha256:${hex}`),
   );
   t.equal(result.ok, true);
 });
 
 t.test('refuses, with a reason for each rule', async (t) => {
   const { statement, hex, name } = statementFixture();
-  const target = parseDigestReference(`${name}@sha256:${hex}`);
+  const target = parseVerifyTarget(`${name}@sha256:${hex}`);
   const cases: [string, string, Buffer, string][] = [
     ['payload type', 'application/json', bytes(statement), 'payload_type'],
     ['not JSON', IN_TOTO_PAYLOAD_TYPE, Buffer.from('{"_type":'), 'not_json'],
@@ -67,27 +68,41 @@ t.test('refuses, with a reason for each rule', async (t) => {
 
 t.test('a digest that is not a subject is refused, in any repository mismatch', async (t) => {
   const { statement, hex, name } = statementFixture();
-  const otherDigest = parseDigestReference(`${name}@sha256:${'0'.repeat(64)}`);
+  const otherDigest = parseVerifyTarget(`${name}@sha256:${'0'.repeat(64)}`);
   t.match(checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(statement), otherDigest), {
     ok: false,
     reason: 'not_a_subject',
   });
-  const otherRepository = parseDigestReference(`registry.test:5000/lab/other@sha256:${hex}`);
+  const otherRepository = parseVerifyTarget(`registry.test:5000/lab/other@sha256:${hex}`);
   t.match(checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(statement), otherRepository), {
     ok: false,
     reason: 'not_a_subject',
   });
-  const otherPort = parseDigestReference(`registry.test:5001/lab/app@sha256:${hex}`);
+  const otherPort = parseVerifyTarget(`registry.test:5001/lab/app@sha256:${hex}`);
   t.match(checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(statement), otherPort), {
     ok: false,
     reason: 'not_a_subject',
   });
   const nameless = { ...statement, subject: [{ digest: { sha256: hex } }] };
-  t.match(
-    checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(nameless), parseDigestReference(`${name}@sha256:${hex}`)),
-    {
-      ok: false,
-      reason: 'not_a_subject',
-    },
-  );
+  t.match(checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(nameless), parseVerifyTarget(`${name}@sha256:${hex}`)), {
+    ok: false,
+    reason: 'not_a_subject',
+  });
+});
+
+t.test('a subject the proxy named from host:443 is matched by every spelling of that registry', async (t) => {
+  // The subject name is what the statement builder writes for an exchange addressed to reg.test:443.
+  const { statement, hex } = statementFixture({ name: formatRepository('reg.test:443', 'lab/app') });
+  for (const spelling of ['reg.test:443', 'reg.test', 'Reg.Test.:443', 'reg.test.']) {
+    const target = parseVerifyTarget(`${spelling}/lab/app@sha256:${hex}`);
+    t.match(checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(statement), target), { ok: true }, spelling);
+  }
+  for (const other of ['reg.test:8443', 'reg.test:80', 'other.test:443']) {
+    const target = parseVerifyTarget(`${other}/lab/app@sha256:${hex}`);
+    t.match(
+      checkStatement(IN_TOTO_PAYLOAD_TYPE, bytes(statement), target),
+      { ok: false, reason: 'not_a_subject' },
+      `${other} is another registry`,
+    );
+  }
 });

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { runVerifyCommand } from '../../src/cli/verify-command.js';
 import { EXIT } from '../../src/exit-codes.js';
+import { resourceUriOf } from '../../src/grafeas/provenance-mapping.js';
+import { formatRepository } from '../../src/oci/reference.js';
 import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement } from '../../src/provenance/statement-types.js';
 import { FileSink } from '../../src/reporters/file-sink.js';
 import type { DsseEnvelope } from '../../src/signing/envelope.js';
@@ -496,3 +498,42 @@ t.test('Grafeas: a tampered stored payload and a foreign digest are refused', as
   ]);
   t.equal(misfiledRun.code, EXIT.notASubject.status);
 });
+
+t.test(
+  'an image pushed to host:443 verifies under every spelling, from a file and from the store',
+  async (t) => {
+    // The subject as the statement builder names an exchange addressed to reg.test:443, stored by
+    // resourceUri the way the Grafeas sink stores it.
+    const pushed = statementFixture({ name: formatRepository('reg.test:443', 'lab/app') });
+    const envelope = await signStatement(pushed.statement);
+    const file = writeJson('port-443.json', envelope);
+    const store = await grafeasServer([
+      occurrence('o443', pushed.statement, envelope, resourceUriOf(pushed.statement.subject[0]!)),
+    ]);
+    const canonical = `reg.test/lab/app@sha256:${pushed.hex}`;
+    for (const spelling of ['reg.test:443', 'reg.test', 'REG.test.:443']) {
+      const typed = `${spelling}/lab/app@sha256:${pushed.hex}`;
+      const fromFile = await verify([typed, '--envelope', file, '--public-key', keys.publicPath, '--json']);
+      t.equal(fromFile.code, EXIT.ok.status, `${typed} from a file: ${fromFile.err}`);
+      t.equal(fromFile.code === 0 && JSON.parse(fromFile.out).reference, canonical);
+      const fromStore = await verify([
+        typed,
+        ...['--grafeas-url', store.url, '--grafeas-project', 'builds', '--public-key', keys.publicPath],
+      ]);
+      t.equal(fromStore.code, EXIT.ok.status, `${typed} from the store: ${fromStore.err}`);
+    }
+    t.equal(store.requests.length, 3);
+    for (const request of store.requests) {
+      t.equal(
+        new URL(request.url!, 'http://store').searchParams.get('filter'),
+        `resourceUrl="https://${canonical}"`,
+        'queried by the resourceUri the sink wrote',
+      );
+    }
+    const otherPort = await verify([
+      `reg.test:8443/lab/app@sha256:${pushed.hex}`,
+      ...['--envelope', file, '--public-key', keys.publicPath],
+    ]);
+    t.not(otherPort.code, EXIT.ok.status, 'another port is another registry');
+  },
+);
