@@ -82,9 +82,9 @@ received, an in-toto v1 statement with a SLSA v1 predicate, and the digest among
       help: 'print the result as JSON on stdout',
     },
   ],
-  epilogue: `Exit codes (docs/errors.md): 0 verified, 2 usage, 3 input unavailable (file, key or store), 4 no provenance for the
+  epilogue: `Exit codes: 0 verified, 2 usage, 3 input unavailable (file, key or store), 4 no provenance for the
 image, 5 no envelope signed by a given key, 6 not an in-toto v1 / SLSA v1 statement, 7 the digest is not
-a subject, 8 refused by --require-finished or --builder-id. On failure a line 'verify: FAILED: <reason>' goes to stderr.`,
+a subject, 8 refused by --require-finished or --builder-id. On failure a line 'verify: FAILED: <reason>' goes to stderr. All statuses: docs/errors.md.`,
   check: (options) => {
     if (options.publicKeys.length === 0) {
       throw new InvalidOptionError('--public-key', 'is required: verification needs a key to trust');
