@@ -7,10 +7,10 @@ import { LOCK_FILE } from '../../src/app/data-dir-lock.js';
 import { cliPath } from '../e2e/support/cli.js';
 import { readEntries, rewriteWithValidChain } from '../journal/support/rewrite-chain.js';
 import { ecdsaKeyFiles } from '../signing/keys.js';
+import { createTestCa } from '../support/pki.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { createTestCa } from '../support/test-ca.js';
 
 const home = await makeTempDir('datadir');
 t.teardown(() => home.remove());
