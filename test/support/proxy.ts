@@ -146,6 +146,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
         await response.arrayBuffer();
         return response.status === 200;
       },
+      // 60 s: with load average 20 on 2 cores (parallel suites), start-up took longer than 15 s.
+      attempts: 600,
     });
     child = started;
     try {
