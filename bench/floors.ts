@@ -9,9 +9,10 @@
  *
  * Never used outside bench/.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startCommand } from '../test/support/run-command.js';
 
 /**
  * CPU seconds per GiB for sha256 and for AES-256-GCM (TLS 1.3's default suite) on 16 KiB
@@ -59,29 +60,14 @@ export async function startSocatRelay(
     'TIMEFORMAT="cpu %3U %3S"; time socat -d -d -b 65536 ' +
     `OPENSSL-LISTEN:0,bind=127.0.0.1,cert=${certFile},key=${keyFile},verify=0 ` +
     `OPENSSL:localhost:${originPort},cafile=${pki.caPath},verify=1`;
-  const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let seen = '';
-  let announcePort: (port: number) => void = () => {};
-  const listening = new Promise<number>((resolve) => {
-    announcePort = resolve;
+  const relay = startCommand('bash', ['-c', script], { timeoutMs: null });
+  const cpuSeconds = relay.done.then(({ stderr }) => {
+    const m = /cpu (\d+\.\d+) (\d+\.\d+)/.exec(stderr);
+    if (m) return Number(m[1]) + Number(m[2]);
+    throw new Error(`socat relay ended without its CPU time: ${stderr.slice(-400)}`);
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    seen += chunk.toString();
-    const m = /listening on AF=2 127\.0\.0\.1:(\d+)/.exec(seen);
-    if (m) announcePort(Number(m[1]));
-  });
-  const cpuSeconds = new Promise<number>((resolve, reject) => {
-    child.once('close', () => {
-      const m = /cpu (\d+\.\d+) (\d+\.\d+)/.exec(seen);
-      if (m) resolve(Number(m[1]) + Number(m[2]));
-      else reject(new Error(`socat relay ended without its CPU time: ${seen.slice(-400)}`));
-    });
-  });
-  const port = await Promise.race([
-    listening,
-    cpuSeconds.then(() => {
-      throw new Error(`socat exited before listening: ${seen.slice(-400)}`);
-    }),
-  ]);
+  // Handled here so a relay that never listened does not also surface as an unhandled rejection.
+  cpuSeconds.catch(() => {});
+  const port = Number((await relay.waitForOutput(/listening on AF=2 127\.0\.0\.1:(\d+)/, 'stderr'))[1]);
   return { port, cpuSeconds };
 }

@@ -1,18 +1,17 @@
 /**
- * Why the CA uses @peculiar/x509 with ECDSA P-256 rather than node-forge:
+ * Why the CA signs ECDSA P-256 leaves from a DER template rather than with node-forge:
  * leaf issuance and TLS handshake cost, both variants side by side in one process.
+ * (The @peculiar/x509 generator it was also compared with is gone from the dependencies;
+ * its figures stay in docs/decisions.md.)
  *
  *   npm run bench:leaf
  */
-import 'reflect-metadata';
-import { spawn } from 'node:child_process';
-import { webcrypto } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import * as x509 from '@peculiar/x509';
 import forge from 'node-forge';
 import { CertificateAuthority } from '../src/tls/certificate-authority.js';
+import { runChecked } from '../test/support/run-command.js';
 import { fmt, median } from './lib.js';
 
 const LEAVES = 100;
@@ -84,47 +83,10 @@ async function handshakeCpu(key: string, cert: string, ca: string): Promise<numb
       }
     })();`;
   const total = await cpuMsAsync(async () => {
-    const child = spawn(process.execPath, ['-e', clientScript], {
-      env: { ...process.env, CA: ca },
-      stdio: 'inherit',
-    });
-    await once(child, 'exit');
+    await runChecked(process.execPath, ['-e', clientScript], { env: { ...process.env, CA: ca } });
   });
   server.close();
   return total / HANDSHAKES;
-}
-
-/** The same leaf through @peculiar/x509's generator (what the CA used before the DER template). */
-async function x509Generator(): Promise<(host: string) => Promise<void>> {
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-  const caKeys = (await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify'])) as CryptoKeyPair;
-  const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: 'CN=x509 bench CA',
-    notBefore: new Date(Date.now() - 3600_000),
-    notAfter: new Date(Date.now() + 86400_000),
-    signingAlgorithm: alg,
-    keys: caKeys,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true)],
-  });
-  return async (host) => {
-    const leaf = await x509.X509CertificateGenerator.create({
-      serialNumber: `${Date.now()}`,
-      subject: `CN=${host}`,
-      issuer: caCert.subject,
-      notBefore: new Date(Date.now() - 3600_000),
-      notAfter: new Date(Date.now() + 86400_000),
-      signingAlgorithm: alg,
-      publicKey: leafKeys.publicKey,
-      signingKey: caKeys.privateKey,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: host }]),
-      ],
-    });
-    leaf.toString('pem');
-  };
 }
 
 async function main() {
@@ -132,11 +94,6 @@ async function main() {
   forgeLeaf(fca, 'warmup.test');
   const forgeTimes: number[] = [];
   for (let i = 0; i < LEAVES; i++) forgeTimes.push(cpuMs(() => forgeLeaf(fca, `h${i}.test`)));
-
-  const generator = await x509Generator();
-  await generator('warmup.test');
-  const x509Times: number[] = [];
-  for (let i = 0; i < LEAVES; i++) x509Times.push(await cpuMsAsync(() => generator(`h${i}.test`)));
 
   const xca = await CertificateAuthority.mint();
   await xca.issueLeaf('warmup.test');
@@ -164,11 +121,9 @@ async function main() {
 
   const rows: [string, string][] = [
     ['node-forge RSA-2048 leaf, CPU per leaf (median)', `${fmt(median(forgeTimes))} ms`],
-    ['@peculiar/x509 ECDSA P-256 leaf, CPU per leaf (median)', `${fmt(median(x509Times))} ms`],
     ['ours: DER template + native ECDSA P-256 sign (median)', `${fmt(median(templateTimes))} ms`],
     ['ours: leaf + its TLS SecureContext, per new host (median)', `${fmt(median(contextTimes))} ms`],
-    ['leaf issuance ratio (forge / x509)', `${fmt(median(forgeTimes) / median(x509Times))}×`],
-    ['leaf issuance ratio (x509 / ours)', `${fmt(median(x509Times) / median(templateTimes))}×`],
+    ['leaf issuance ratio (forge / ours)', `${fmt(median(forgeTimes) / median(templateTimes))}×`],
     ['proxy-side CPU per TLS handshake, RSA-2048 leaf', `${fmt(rsaHandshake)} ms`],
     ['proxy-side CPU per TLS handshake, ECDSA P-256 leaf', `${fmt(ecHandshake)} ms`],
     ['handshake ratio (RSA / ECDSA)', `${fmt(rsaHandshake / ecHandshake)}×`],

@@ -1,5 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+/**
+ * Measurement helpers of bench/: CPU, RSS and statistics. Processes are started with the tests'
+ * one launcher (test/support/run-command.ts, test/support/proxy.ts), not here.
+ */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** User+system CPU seconds of a process, from /proc (Linux). */
@@ -40,46 +43,6 @@ export async function peakRssDuring<T>(
   } finally {
     clearInterval(timer);
   }
-}
-
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { stdin?: 'ignore' | 'pipe' } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      stdout += c;
-    });
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-export async function waitForLine(
-  child: ChildProcess,
-  stream: 'stdout' | 'stderr',
-  pattern: RegExp,
-): Promise<RegExpExecArray> {
-  let seen = '';
-  for await (const chunk of child[stream]!) {
-    seen += chunk.toString();
-    const m = pattern.exec(seen);
-    if (m) return m;
-  }
-  throw new Error(`process ended before ${pattern}: ${seen}`);
-}
-
-export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
 }
 
 export function median(values: number[]): number {

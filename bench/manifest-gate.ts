@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Journal } from '../src/journal/journal.js';
-import { agentThroughProxy } from '../test/proxy/support/clients.js';
 import { ChunkedPusher } from '../test/support/chunked-pusher.js';
+import { agentThroughProxy } from '../test/support/clients.js';
 import { MEDIA_TYPES } from '../test/support/manifest-types.js';
+import { createTestCa, REGISTRY_HOSTNAME } from '../test/support/pki.js';
 import { PROXY_CLI_ENV, type RunningProxy, startProxy } from '../test/support/proxy.js';
 import { startRegistry } from '../test/support/registry.js';
 import { makeTempDir } from '../test/support/temp-dir.js';
-import { createTestCa, REGISTRY_HOSTNAME } from '../test/support/test-ca.js';
 import { fmt, median, percentile } from './lib.js';
 
 const ROUNDS = 5;

@@ -13,9 +13,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type Descriptor, MEDIA_TYPES } from '../test/support/manifest-types.js';
 import { OciLayoutWriter } from '../test/support/oci-layout.js';
+import { REGISTRY_HOSTNAME } from '../test/support/pki.js';
 import type { RunningRegistry } from '../test/support/registry.js';
 import { observedBlobs } from '../test/support/registry-log.js';
-import { REGISTRY_HOSTNAME } from '../test/support/test-ca.js';
 
 const MiB = 1024 * 1024;
 const TAR_BLOCK = 512;

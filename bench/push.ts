@@ -13,10 +13,10 @@ import { dirname, join } from 'node:path';
 import { Clients } from '../test/support/clients.js';
 import { readManifest } from '../test/support/ground-truth.js';
 import { blobDigest, type ImageRecord } from '../test/support/images-contract.js';
+import { createTestCa, type TestCa, writeTrustMaterial } from '../test/support/pki.js';
 import { type RunningProxy, startProxy } from '../test/support/proxy.js';
 import { type RunningRegistry, startRegistry } from '../test/support/registry.js';
 import { makeTempDir } from '../test/support/temp-dir.js';
-import { createTestCa, type TestCa, writeTrustMaterial } from '../test/support/test-ca.js';
 import { waitUntil } from '../test/support/wait-until.js';
 import { cpuSeconds, fmt, median, peakRssDuring, rssMiB } from './lib.js';
 import {

@@ -6,138 +6,96 @@
  *   npm run bench            # all scenarios
  *   BENCH_GIB=0.25 npm run bench   # smaller upload for a quick look
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { ALLOW_LOOPBACK_DESTINATIONS } from '../test/support/proxy.js';
+import { OpensslPki } from '../test/support/pki.js';
+import { startProxy } from '../test/support/proxy.js';
+import { runCommand, startCommand, stopChild } from '../test/support/run-command.js';
+import { makeTempDirSync } from '../test/support/temp-dir.js';
 import { cryptoFloor, hasSocat, startSocatRelay } from './floors.js';
-import { cpuSeconds, fmt, median, peakRssDuring, percentile, run, stop, waitForLine } from './lib.js';
+import { cpuSeconds, fmt, median, peakRssDuring, percentile } from './lib.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const GiB = 1024 ** 3;
 const uploadBytes = Math.round(Number(process.env.BENCH_GIB ?? 1) * GiB);
-const work = mkdtempSync(join(tmpdir(), 'pp-bench-'));
+const work = makeTempDirSync('bench');
 const results: Record<string, string> = {};
 
+/** The bench CA and one leaf for localhost plus `hosts` loopback addresses (one new host each). */
 function makePki(hosts: number): { caPath: string; key: string; cert: string } {
-  const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
-  sh('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key');
-  sh(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    'ca.key',
-    '-subj',
-    '/CN=bench-ca',
-    '-days',
-    '1',
-    '-out',
-    'ca.pem',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-  );
-  sh('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'leaf.key');
-  sh('req', '-new', '-key', 'leaf.key', '-subj', '/CN=localhost', '-out', 'leaf.csr');
+  const pki = new OpensslPki(join(work, 'pki'));
+  const ca = pki.ca('bench-ca', { days: 1 });
   const ips = Array.from(
     { length: hosts },
     (_, i) => `IP:127.0.${Math.floor((i + 1) / 250)}.${((i + 1) % 250) + 1}`,
   );
-  writeFileSync(join(work, 'leaf.ext'), `subjectAltName=DNS:localhost,${ips.join(',')}\n`);
-  sh(
-    'x509',
-    '-req',
-    '-in',
-    'leaf.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-out',
-    'leaf.pem',
-    '-extfile',
-    'leaf.ext',
-  );
+  const leaf = pki.leaf('leaf', ca, { subject: '/CN=localhost', sans: ['DNS:localhost', ...ips], days: 1 });
+  return { caPath: ca.certPath, key: leaf.keyPem, cert: leaf.certPem };
+}
+
+/** A bench server (origin or bare relay) run with tsx; it prints `listening PORT` once it serves. */
+async function startBenchServer(
+  script: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; port: number }> {
+  const server = startCommand(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
+    env: { ...process.env, ...env },
+    timeoutMs: null,
+  });
+  const m = await server.waitForOutput(/listening (\d+)/);
+  return { child: server.child, port: Number(m[1]) };
+}
+
+function startOrigin(key: string, cert: string): Promise<{ child: ChildProcess; port: number }> {
+  return startBenchServer('bench/origin-server.ts', { BENCH_KEY: key, BENCH_CERT: cert });
+}
+
+interface BenchProxy {
+  pid: number;
+  port: number;
+  caPath: string;
+  stop(): Promise<void>;
+}
+
+/** The proxy CLI as shipped (`--max-semi-space-size=1`), through the tests' one launcher. */
+async function startBenchProxy(upstreamCa: string): Promise<BenchProxy> {
+  const proxy = await startProxy({
+    dir: join(work, 'proxy'),
+    upstreamCaPath: upstreamCa,
+    extraArgs: ['--log-level', 'warn'],
+  });
+  const pid = proxy.pid();
+  if (pid === undefined) throw new Error('the proxy has no pid');
   return {
-    caPath: join(work, 'ca.pem'),
-    key: readFileSync(join(work, 'leaf.key'), 'utf8'),
-    cert: readFileSync(join(work, 'leaf.pem'), 'utf8'),
+    pid,
+    port: Number(new URL(proxy.url).port),
+    caPath: proxy.caCertOutPath,
+    stop: () => proxy.stop(),
   };
 }
 
-async function startOrigin(key: string, cert: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/origin-server.ts')], {
-    env: { ...process.env, BENCH_KEY: key, BENCH_CERT: cert },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const m = await waitForLine(child, 'stdout', /listening (\d+)/);
-  return { child, port: Number(m[1]) };
-}
-
-async function startProxy(
-  upstreamCa: string,
-): Promise<{ child: ChildProcess; port: number; caPath: string }> {
-  const data = mkdtempSync(join(work, 'data-'));
-  const child = spawn(
-    process.execPath,
-    [
-      // As shipped: the bin's shebang and `npm start` run node with this flag.
-      '--max-semi-space-size=1',
-      join(ROOT, 'dist/cli/main.js'),
-      'run',
-      '--listen',
-      '127.0.0.1:0',
-      '--control-listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      data,
-      '--upstream-ca',
-      upstreamCa,
-      '--log-level',
-      'warn',
-      ...ALLOW_LOOPBACK_DESTINATIONS,
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  const m = await waitForLine(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  return { child, port: Number(m[1]), caPath: join(data, 'ca.pem') };
-}
-
 /** The bare Node.js relay of bench/baseline-relay.ts, trusted through the bench CA. */
-async function startBaselineRelay(pki: { key: string; cert: string; caPath: string }) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/baseline-relay.ts')], {
-    env: {
-      ...process.env,
-      BENCH_KEY: pki.key,
-      BENCH_CERT: pki.cert,
-      BENCH_CA: readFileSync(pki.caPath, 'utf8'),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+function startBaselineRelay(pki: { key: string; cert: string; caPath: string }) {
+  return startBenchServer('bench/baseline-relay.ts', {
+    BENCH_KEY: pki.key,
+    BENCH_CERT: pki.cert,
+    BENCH_CA: readFileSync(pki.caPath, 'utf8'),
   });
-  const m = await waitForLine(child, 'stdout', /listening (\d+)/);
-  return { child, port: Number(m[1]) };
 }
 
 /** Runs curl; returns its wall time and its own CPU (user+system, from the shell's `time`). */
 async function timedCurl(args: string[]): Promise<{ seconds: number; cpu: number }> {
   const start = process.hrtime.bigint();
-  const r = await run('bash', [
-    '-c',
-    'TIMEFORMAT="cpu %3U %3S"; time curl -sS -o /dev/null "$@"',
+  const r = await runCommand(
     'bash',
-    ...args,
-  ]);
+    ['-c', 'TIMEFORMAT="cpu %3U %3S"; time curl -sS -o /dev/null "$@"', 'bash', ...args],
+    { timeoutMs: null },
+  );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const m = /cpu (\d+\.\d+) (\d+\.\d+)\s*$/.exec(r.stderr);
   if (r.code !== 0 || !m) throw new Error(`curl ${args.join(' ')} failed: ${r.stderr}`);
@@ -162,7 +120,7 @@ async function relayedUpload(leg: Leg, pid: number, curlArgs: string[]): Promise
 
 async function uploadScenario(
   origin: { child: ChildProcess; port: number },
-  proxy: { child: ChildProcess; port: number; caPath: string },
+  proxy: BenchProxy,
   pki: { key: string; cert: string; caPath: string },
   relay: { child: ChildProcess; port: number },
 ) {
@@ -182,7 +140,7 @@ async function uploadScenario(
     direct.seconds.push(d.seconds);
     direct.cpu.push(cpuSeconds(origin.child.pid!) - originBefore);
     clientCpu.push(d.cpu);
-    await relayedUpload(proxied, proxy.child.pid!, [
+    await relayedUpload(proxied, proxy.pid, [
       '--proxy',
       `http://127.0.0.1:${proxy.port}`,
       '--cacert',
@@ -325,11 +283,7 @@ async function latencyScenario(
     : 'skipped (apt-get install socat)';
 }
 
-async function newHostScenario(
-  origin: number,
-  proxy: { child: ChildProcess; port: number; caPath: string },
-  hosts: number,
-) {
+async function newHostScenario(origin: number, proxy: BenchProxy, hosts: number) {
   // Same connection pattern twice: one fresh TLS connection per request on both sides (the
   // origin closes each upstream connection); first to one host (leaf cached), then each to a
   // new host (leaf minted). The difference is the minting.
@@ -341,7 +295,7 @@ async function newHostScenario(
       proxy.caPath,
       `https://${host}:${origin}/small-close`,
     ]);
-  const pid = proxy.child.pid!;
+  const pid = proxy.pid;
   await connectOnce('127.0.0.1');
   let before = cpuSeconds(pid);
   for (let i = 0; i < hosts; i++) await connectOnce('127.0.0.1');
@@ -358,7 +312,7 @@ async function main() {
   const hosts = 200;
   const pki = makePki(hosts + 2);
   const origin = await startOrigin(pki.key, pki.cert);
-  const proxy = await startProxy(pki.caPath);
+  const proxy = await startBenchProxy(pki.caPath);
   try {
     const scenario = process.env.BENCH_ONLY;
     if (!scenario || scenario === 'upload') {
@@ -366,7 +320,7 @@ async function main() {
       try {
         await uploadScenario(origin, proxy, pki, relay);
       } finally {
-        await stop(relay.child);
+        await stopChild(relay.child);
       }
     }
     if (!scenario || scenario === 'latency') {
@@ -374,15 +328,15 @@ async function main() {
       try {
         await latencyScenario(origin.port, proxy, pki, relay);
       } finally {
-        await stop(relay.child);
+        await stopChild(relay.child);
       }
     }
     if (!scenario || scenario === 'hosts') await newHostScenario(origin.port, proxy, hosts);
     results['proxy RSS at the end'] =
-      `${fmt(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.child.pid}/status`, 'utf8'))?.[1]) / 1024, 0)} MiB`;
+      `${fmt(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]) / 1024, 0)} MiB`;
   } finally {
-    await stop(proxy.child);
-    await stop(origin.child);
+    await proxy.stop();
+    await stopChild(origin.child);
   }
   const width = Math.max(...Object.keys(results).map((k) => k.length));
   process.stdout.write(`\nprovenance-proxy hot path, ${new Date().toISOString()}, node ${process.version}\n`);

@@ -18,12 +18,12 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { agentThroughProxy } from '../test/proxy/support/clients.js';
 import { ChunkedPusher } from '../test/support/chunked-pusher.js';
+import { agentThroughProxy } from '../test/support/clients.js';
+import { createTestCa, REGISTRY_HOSTNAME } from '../test/support/pki.js';
 import { type RunningProxy, startProxy } from '../test/support/proxy.js';
 import { type RunningRegistry, startRegistry } from '../test/support/registry.js';
 import { makeTempDir } from '../test/support/temp-dir.js';
-import { createTestCa, REGISTRY_HOSTNAME } from '../test/support/test-ca.js';
 import { fmt, median, rssMiB } from './lib.js';
 import { assertRegistryHostname } from './push-support.js';
 

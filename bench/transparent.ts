@@ -20,7 +20,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tcpSocketOwner } from '../src/net/peer-owner.js';
-import { cpuSeconds, fmt, median, peakRssDuring, percentile, stop, waitForLine } from './lib.js';
+import { startCommand, stopChild } from '../test/support/run-command.js';
+import { cpuSeconds, fmt, median, peakRssDuring, percentile } from './lib.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const GiB = 1024 ** 3;
@@ -131,17 +132,17 @@ function teardown(): void {
 }
 
 async function startOrigin(pki: { key: string; cert: string }): Promise<ChildProcess> {
-  const child = spawn(
+  const origin = startCommand(
     'ip',
     ['netns', 'exec', originNs, process.execPath, '--import', 'tsx', join(ROOT, 'bench/origin-server.ts')],
     {
       env: { ...process.env, BENCH_KEY: pki.key, BENCH_CERT: pki.cert, BENCH_PORT: '443' },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      timeoutMs: null,
     },
   );
-  children.push(child);
-  await waitForLine(child, 'stdout', /listening (\d+)/);
-  return child;
+  children.push(origin.child);
+  await origin.waitForOutput(/listening (\d+)/);
+  return origin.child;
 }
 
 async function startProxy(upstreamCa: string): Promise<{ child: ChildProcess; caPath: string; pid: number }> {
@@ -158,7 +159,7 @@ async function startProxy(upstreamCa: string): Promise<{ child: ChildProcess; ca
     String(TRANSPARENT_PORT),
     '--apply',
   ]);
-  const child = spawn(
+  const proxy = startCommand(
     'ip',
     [
       'netns',
@@ -185,10 +186,11 @@ async function startProxy(upstreamCa: string): Promise<{ child: ChildProcess; ca
       '--log-level',
       'warn',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { timeoutMs: null },
   );
+  const child = proxy.child;
   children.push(child);
-  await waitForLine(child, 'stderr', /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  await proxy.waitForOutput(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 'stderr');
   // The node process itself (ip and setpriv exec into it, so the pid is the same).
   const caPath = join(data, 'ca.pem');
   must(['chmod', 'a+r', caPath]);
@@ -404,7 +406,7 @@ async function main(): Promise<void> {
       .find((l) => l.includes('-A PP_OUTPUT -p tcp -j REDIRECT'));
     results['connections REDIRECTed (nat counter)'] = /^\[(\d+):/.exec(redirected ?? '')?.[1] ?? '?';
   } finally {
-    for (const child of children.reverse()) await stop(child).catch(() => undefined);
+    for (const child of children.reverse()) await stopChild(child).catch(() => undefined);
     teardown();
   }
   const width = Math.max(...Object.keys(results).map((k) => k.length));

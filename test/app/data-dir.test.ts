@@ -8,10 +8,10 @@ import { EXIT } from '../../src/exit-codes.js';
 import { cliPath } from '../e2e/support/cli.js';
 import { readEntries, rewriteWithValidChain } from '../journal/support/rewrite-chain.js';
 import { ecdsaKeyFiles } from '../signing/keys.js';
+import { createTestCa } from '../support/pki.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { createTestCa } from '../support/test-ca.js';
 
 const home = await makeTempDir('datadir');
 t.teardown(() => home.remove());

@@ -16,7 +16,7 @@ import type { JournalEntry } from '../../src/journal/journal-line.js';
 import { parseVersionedKind, versionedKind } from '../../src/journal/record-reader.js';
 import type { OciEvent, OciEventType } from '../../src/oci/events.js';
 import { imagesView } from '../../src/record/images-view.js';
-import { captureLogger, LEVEL } from '../journal/support/capture-logger.js';
+import { captureLogger, LEVEL } from '../support/capture-logger.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 const FIXTURE = new URL('./fixtures/observations-f3ef03d.jsonl', import.meta.url);

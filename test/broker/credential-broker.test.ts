@@ -12,8 +12,8 @@ import { CredentialSource } from '../../src/broker/credential-source.js';
 import { TokenUnavailableError } from '../../src/broker/errors.js';
 import { OwnClient } from '../../src/broker/own-client.js';
 import type { RequestHead } from '../../src/http/completed-exchange.js';
+import { createTestCa } from '../support/pki.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { createTestCa } from '../support/test-ca.js';
 
 const temp = await makeTempDir('broker-unit');
 t.teardown(() => temp.remove());

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import t from 'tap';
-import { connectTunnel } from '../proxy/support/clients.js';
 import { startOrigin } from '../proxy/support/origin.js';
 import { startTestProxy } from '../proxy/support/proxy-harness.js';
+import { connectTunnel } from '../support/clients.js';
 
 async function decisions(
   proxy: Awaited<ReturnType<typeof startTestProxy>>,

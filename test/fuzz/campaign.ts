@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { testPki } from '../proxy/support/test-pki.js';
 import { captureClientHello } from '../support/client-hello.js';
+import { testPki } from '../support/pki.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
-import { testPki } from '../proxy/support/test-pki.js';
+import { testPki } from '../support/pki.js';
 
 /** What the origin does for one fuzz case, found by the `fz<id>` token in the request path. */
 export interface OriginScript {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { connectTunnel } from '../proxy/support/clients.js';
+import { connectTunnel } from '../support/clients.js';
 import type { MisbehavingOrigin } from './misbehaving-origin.js';
 import { mutate, mutateJson } from './mutate.js';
 import type { Prng } from './prng.js';

@@ -4,10 +4,9 @@
  * matched to its rpc through the google.api.http annotations and read strictly as proto3 JSON.
  * What passes here is what Container Analysis expects on the wire.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import protobuf from 'protobufjs';
@@ -18,6 +17,7 @@ import { MESSAGES, NOTE_KIND, NOTE_KINDS } from '../../src/grafeas/schema.js';
 import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { startStore } from '../../src/store/start-store.js';
 import { storeCredentials } from '../store/store-tokens.js';
+import { tempDir } from '../support/temp-dir.js';
 import {
   assertConforms,
   type HttpBinding,
@@ -117,8 +117,7 @@ interface Exchange {
 }
 
 t.test('what the sink and client send, and what the store answers, conform to the protos', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pp-contract-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'contract');
   const logger = pino({ level: 'silent' });
   // As deployed: the sink holds a writer token for its project, an operator the admin token.
   const writer = {

@@ -3,11 +3,10 @@
  * signed by the project's signer, HTTP over loopback (and TLS through a terminating relay).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
@@ -26,11 +25,11 @@ import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { SinkError } from '../../src/reporters/sink.js';
 import { startStore } from '../../src/store/start-store.js';
 import { storeCredentials } from '../store/store-tokens.js';
+import { tempDir } from '../support/temp-dir.js';
 import { BUILDER_ID, signedReport, statementFor, testSigner } from './statements.js';
 
 const TOKEN = 'store-token-0123456789abcdef';
-const dir = await mkdtemp(join(tmpdir(), 'pp-grafeas-sink-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = await tempDir(t, 'grafeas-sink');
 
 /** Log lines of the store and the sink, to count requests and to look for secrets. */
 const storeLog: string[] = [];

@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ResourceDescriptor } from '../../src/provenance/statement-types.js';
-import { curl, tlsThroughProxy } from '../proxy/support/clients.js';
 import { ChunkedPusher } from '../support/chunked-pusher.js';
+import { curl, tlsThroughProxy } from '../support/clients.js';
 import { startLab } from '../support/lab.js';
 import { waitUntil } from '../support/wait-until.js';
 

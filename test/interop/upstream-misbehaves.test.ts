@@ -9,9 +9,9 @@ import { createServer, type TLSSocket } from 'node:tls';
 import t, { type Test } from 'tap';
 import { startLab } from '../support/lab.js';
 import { MEDIA_TYPES } from '../support/manifest-types.js';
+import { REGISTRY_HOSTNAME } from '../support/pki.js';
 import { freshManifest, openThroughProxy, pushVerdict, writeManifestPut } from '../support/raw-push.js';
 import { RegistryClient } from '../support/registry-client.js';
-import { REGISTRY_HOSTNAME } from '../support/test-ca.js';
 
 const lab = await startLab({ name: 'misbehaves', teardown: (fn) => t.teardown(fn), registries: ['open'] });
 const registry = lab.registry('open');

@@ -12,11 +12,11 @@ import { ANCHOR_KIND } from '../../src/journal/journal-anchor.js';
 import type { JournalEntry } from '../../src/journal/journal-line.js';
 import { loadKeySigner } from '../../src/signing/key-signer.js';
 import { ecdsaKeyFiles } from '../signing/keys.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { tempDir } from '../support/temp-dir.js';
 import { waitUntil } from '../support/wait-until.js';
-import { captureLogger } from './support/capture-logger.js';
 import { readEntries, rewriteWithValidChain } from './support/rewrite-chain.js';
 import { runVerify as run } from './support/run-verify.js';
-import { tempDir } from './support/temp-dir.js';
 
 const keys = ecdsaKeyFiles();
 const otherKeys = ecdsaKeyFiles();
@@ -49,7 +49,7 @@ const verify = (path: string, ...extra: string[]) =>
 t.test(
   'an anchored journal verifies, sealed, and anchors are written only when something is new',
   async (t) => {
-    const path = await anchoredJournal(await tempDir(t));
+    const path = await anchoredJournal(await tempDir(t, 'journal'));
     const entries = await readEntries(path);
     t.same(
       entries.map((e) => e.kind),
@@ -78,7 +78,7 @@ t.test(
 t.test(
   'a rewritten journal with a recomputed chain passes the chain check but not the anchors',
   async (t) => {
-    const path = await anchoredJournal(await tempDir(t));
+    const path = await anchoredJournal(await tempDir(t, 'journal'));
     const entries = await readEntries(path);
     const forged = entries.map((e) => (e.seq === 3 ? { ...e, data: { n: 'forged' } } : e));
     await rewriteWithValidChain(path, forged);
@@ -101,7 +101,7 @@ t.test(
 );
 
 t.test('a cut tail is reported; --require-sealed refuses it', async (t) => {
-  const path = await anchoredJournal(await tempDir(t));
+  const path = await anchoredJournal(await tempDir(t, 'journal'));
   const entries = await readEntries(path);
   const cases: [string, JournalEntry[]][] = [
     ['the finalize anchor cut off', entries.slice(0, -1)],
@@ -120,11 +120,11 @@ t.test('a cut tail is reported; --require-sealed refuses it', async (t) => {
 });
 
 t.test('anchors signed by another key, or moved to another journal, do not count', async (t) => {
-  const path = await anchoredJournal(await tempDir(t));
+  const path = await anchoredJournal(await tempDir(t, 'journal'));
   const wrongKey = await run(['--file', path, '--public-key', otherKeys.publicPath]);
   t.equal(wrongKey.code, EXIT.journalBroken.status);
   t.match(wrongKey.output, /anchor signature does not verify/);
-  const moved = join(await tempDir(t), 'outbox.jsonl');
+  const moved = join(await tempDir(t, 'journal'), 'outbox.jsonl');
   await writeFile(moved, await readFile(path));
   const result = await run(['--file', moved, '--public-key', keys.publicPath]);
   t.equal(result.code, EXIT.journalBroken.status);
@@ -138,7 +138,7 @@ t.test('anchors signed by another key, or moved to another journal, do not count
 
 t.test('interval anchors follow new lines, and only new lines', async (t) => {
   const journal = await Journal.open({
-    dir: await tempDir(t),
+    dir: await tempDir(t, 'journal'),
     logger: captureLogger().logger,
     registry: new Registry(),
   });

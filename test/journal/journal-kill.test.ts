@@ -5,8 +5,8 @@ import { Registry } from 'prom-client';
 import t from 'tap';
 import { Journal } from '../../src/journal/journal.js';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
-import { captureLogger } from './support/capture-logger.js';
-import { tempDir } from './support/temp-dir.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const CHILD = fileURLToPath(new URL('./children/append-loop.ts', import.meta.url));
 // The child runs TypeScript through the same loader tap uses for this test.
@@ -46,7 +46,7 @@ function appendThenKill(dir: string, count: number): Promise<Round> {
 }
 
 t.test('every append acknowledged before kill -9 is there after restart, and the chain holds', async (t) => {
-  const dir = await tempDir(t, 'journal-kill-');
+  const dir = await tempDir(t, 'journal-kill');
   let previousLastSeq = 0;
   for (let round = 1; round <= ROUNDS; round += 1) {
     const { acked, tornAtStart } = await appendThenKill(dir, ACKS_BEFORE_KILL);

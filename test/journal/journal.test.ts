@@ -13,9 +13,9 @@ import {
 import { GENESIS_HASH } from '../../src/journal/journal-line.js';
 import { parseJournalPageQuery } from '../../src/journal/journal-page.js';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
-import { captureLogger, LEVEL } from './support/capture-logger.js';
-import { metricValue } from './support/metric-value.js';
-import { tempDir } from './support/temp-dir.js';
+import { captureLogger, LEVEL } from '../support/capture-logger.js';
+import { metricValue } from '../support/metric-value.js';
+import { tempDir } from '../support/temp-dir.js';
 
 async function openJournal(dir: string, extra: { name?: string; maxPageBytes?: number } = {}) {
   const { logger, records } = captureLogger();
@@ -35,7 +35,7 @@ async function fileLines(path: string): Promise<string[]> {
 }
 
 t.test('creates observations.jsonl, appends durably, and replays after reopening', async (t) => {
-  const dir = join(await tempDir(t), 'data', 'nested');
+  const dir = join(await tempDir(t, 'journal'), 'data', 'nested');
   const first = await openJournal(dir);
   t.equal(first.journal.path, join(dir, 'observations.jsonl'));
   t.equal(first.journal.lastSeq, 0);
@@ -68,7 +68,7 @@ t.test('creates observations.jsonl, appends durably, and replays after reopening
 });
 
 t.test('concurrent appends are group-committed in call order', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal, registry } = await openJournal(dir);
   t.teardown(() => journal.close());
   const count = 50;
@@ -102,7 +102,7 @@ t.test('concurrent appends are group-committed in call order', async (t) => {
 });
 
 t.test('appends made while a commit is in flight go out together in the next one', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal, registry } = await openJournal(dir);
   t.teardown(() => journal.close());
   const order: number[] = [];
@@ -129,7 +129,7 @@ t.test('appends made while a commit is in flight go out together in the next one
 });
 
 t.test('data that is not plain JSON is refused without harming the journal', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal } = await openJournal(dir);
   t.teardown(() => journal.close());
   await t.rejects(journal.append('bad', { when: new Date() }), InvalidJournalEntryError);
@@ -140,7 +140,7 @@ t.test('data that is not plain JSON is refused without harming the journal', asy
 });
 
 t.test('a line over maxLineBytes is refused', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { logger } = captureLogger();
   const journal = await Journal.open({ dir, logger, registry: new Registry(), maxLineBytes: 1024 });
   t.teardown(() => journal.close());
@@ -151,7 +151,7 @@ t.test('a line over maxLineBytes is refused', async (t) => {
 t.test(
   'a torn last line without newline is saved aside, cut off, reported, and new lines chain on',
   async (t) => {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'journal');
     const first = await openJournal(dir);
     await first.journal.append('a', { n: 1 });
     const last = await first.journal.append('a', { n: 2 });
@@ -191,7 +191,7 @@ t.test(
 t.test(
   'an unparsable last line with a newline is torn too; a second open finds nothing to repair',
   async (t) => {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'journal');
     const first = await openJournal(dir);
     await first.journal.append('a', { n: 1 });
     await first.journal.close();
@@ -245,7 +245,7 @@ t.test('a bad line in the middle refuses to open, naming the line, and leaves th
     ['first line removed', (l) => l.slice(1), 'ERR_JOURNAL_CHAIN', 1],
   ];
   for (const [name, tamper, code, line] of cases) {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'journal');
     const lines = await build(dir);
     const path = join(dir, 'observations.jsonl');
     const tampered = `${tamper(lines).join('\n')}\n`;
@@ -264,7 +264,7 @@ t.test('a bad line in the middle refuses to open, naming the line, and leaves th
 });
 
 t.test('a failed write poisons the journal: the batch and every later append reject', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   // /dev/full accepts the open and fails every write with ENOSPC: a real write error.
   await symlink('/dev/full', join(dir, 'observations.jsonl'));
   const { journal, records } = await openJournal(dir);
@@ -285,7 +285,7 @@ t.test('a failed write poisons the journal: the batch and every later append rej
 });
 
 t.test('a closed journal refuses appends but finishes those already accepted', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal } = await openJournal(dir);
   const accepted = journal.append('a', { n: 1 });
   const closing = journal.close();
@@ -296,7 +296,7 @@ t.test('a closed journal refuses appends but finishes those already accepted', a
 });
 
 t.test('pages read back from the file with a cursor', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal } = await openJournal(dir);
   t.teardown(() => journal.close());
   for (let n = 1; n <= 25; n += 1) await journal.append('obs', { n });
@@ -331,7 +331,7 @@ t.test('pages read back from the file with a cursor', async (t) => {
 });
 
 t.test('a page stops at maxPageBytes but always returns at least one entry', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal } = await openJournal(dir, { maxPageBytes: 1024 });
   t.teardown(() => journal.close());
   for (let n = 1; n <= 10; n += 1) await journal.append('obs', { n, pad: 'p'.repeat(300) });
@@ -348,7 +348,7 @@ t.test('a page stops at maxPageBytes but always returns at least one entry', asy
 });
 
 t.test('page requests and query strings are validated', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { journal } = await openJournal(dir);
   t.teardown(() => journal.close());
   await t.rejects(journal.page({ after: -1, limit: 1 }), InvalidJournalPageError);
@@ -375,7 +375,7 @@ t.test('page requests and query strings are validated', async (t) => {
 t.test('options are validated once, naming the option', async (t) => {
   const { logger } = captureLogger();
   const registry = new Registry();
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   for (const name of ['../escape.jsonl', 'a/b', '', '..']) {
     await t.rejects(Journal.open({ dir, name, logger, registry }), InvalidOptionError, JSON.stringify(name));
   }
@@ -390,7 +390,7 @@ t.test('options are validated once, naming the option', async (t) => {
 });
 
 t.test('several journals share a directory and a registry', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const { logger } = captureLogger();
   const registry = new Registry();
   const observations = await Journal.open({ dir, logger, registry });
@@ -418,7 +418,7 @@ t.test(
   'an independent verifier in Python recomputes every hash',
   { skip: hasPython ? false : 'no python3' },
   async (t) => {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'journal');
     const { journal } = await openJournal(dir);
     await journal.append('oci.manifest.pushed', {
       registry: 'registry.test:5000',

@@ -5,9 +5,9 @@ import t from 'tap';
 import { EXIT } from '../../src/exit-codes.js';
 import { Journal } from '../../src/journal/journal.js';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
-import { captureLogger } from './support/capture-logger.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { tempDir } from '../support/temp-dir.js';
 import { runVerify as run } from './support/run-verify.js';
-import { tempDir } from './support/temp-dir.js';
 
 async function writeJournal(dir: string, name: string, count: number): Promise<Journal> {
   const journal = await Journal.open({ dir, name, logger: captureLogger().logger, registry: new Registry() });
@@ -17,7 +17,7 @@ async function writeJournal(dir: string, name: string, count: number): Promise<J
 }
 
 t.test('verifyJournalFile reports an intact journal', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const journal = await writeJournal(dir, 'observations.jsonl', 3);
   t.same(await verifyJournalFile(journal.path), {
     path: journal.path,
@@ -30,7 +30,7 @@ t.test('verifyJournalFile reports an intact journal', async (t) => {
 });
 
 t.test('verifyJournalFile reports a torn tail without repairing it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const journal = await writeJournal(dir, 'observations.jsonl', 2);
   const size = (await readFile(journal.path)).length;
   await appendFile(journal.path, '{"seq":3,"at":"20');
@@ -42,7 +42,7 @@ t.test('verifyJournalFile reports a torn tail without repairing it', async (t) =
 });
 
 t.test('verifyJournalFile reports a broken chain with its line', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const journal = await writeJournal(dir, 'observations.jsonl', 4);
   const lines = (await readFile(journal.path, 'utf8')).split('\n');
   lines[2] = lines[2]!.replace('"n":3', '"n":4');
@@ -54,14 +54,14 @@ t.test('verifyJournalFile reports a broken chain with its line', async (t) => {
 });
 
 t.test('verifyJournalFile reports a missing file as unreadable', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const report = await verifyJournalFile(join(dir, 'nope.jsonl'));
   t.match(report.error, { line: 0, code: 'ERR_JOURNAL_IO', message: /ENOENT/ });
   t.equal(report.lastHash, null);
 });
 
 t.test('journal verify --data-dir checks the known journals and exits 0 when intact', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const observations = await writeJournal(dir, 'observations.jsonl', 3);
   const outbox = await writeJournal(dir, 'outbox.jsonl', 1);
   const { code, output } = await run(['--data-dir', dir]);
@@ -84,7 +84,7 @@ t.test('journal verify --data-dir checks the known journals and exits 0 when int
 t.test(
   'journal verify exits journalTorn (12) for a torn last line only, journalBroken (11) for a break',
   async (t) => {
-    const dir = await tempDir(t);
+    const dir = await tempDir(t, 'journal');
     const observations = await writeJournal(dir, 'observations.jsonl', 2);
     await appendFile(observations.path, '{"partial');
     const torn = await run(['--data-dir', dir]);
@@ -106,7 +106,7 @@ t.test(
 );
 
 t.test('journal verify exits journalBroken (11) when there is no journal', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'journal');
   const empty = await run(['--data-dir', dir]);
   t.equal(empty.code, EXIT.journalBroken.status);
   t.match(empty.output, /no journal found/);

@@ -4,10 +4,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { createTestCa } from '../support/pki.js';
 import { startProxy } from '../support/proxy.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { createTestCa } from '../support/test-ca.js';
 import { findTool, PROJECT_ROOT } from '../support/tools.js';
 import { exposedNames, metricNames } from './support/promql-metrics.js';
 

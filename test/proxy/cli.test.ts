@@ -1,59 +1,38 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { EXIT } from '../../src/exit-codes.js';
+import { curl } from '../support/clients.js';
+import { testPki } from '../support/pki.js';
 import { ALLOW_LOOPBACK_DESTINATIONS } from '../support/proxy.js';
+import { type RunningCommand, startCommand } from '../support/run-command.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
 import { waitUntil } from '../support/wait-until.js';
-import { curl } from './support/clients.js';
 import { startOrigin } from './support/origin.js';
-import { testPki } from './support/test-pki.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
+/** The CLI from source, through the tests' launcher; `output()` and `waitFor()` read what it printed. */
 function cli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): ChildProcess & { output: () => { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+): ChildProcess & Pick<RunningCommand, 'output'> & { waitFor: RunningCommand['waitForOutput'] } {
+  const running = startCommand(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs: null,
+    // Tests assert what the whole log does not contain (tokens), so nothing is dropped.
+    maxCapture: Number.POSITIVE_INFINITY,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return Object.assign(child, { output: () => ({ stdout, stderr }) });
+  return Object.assign(running.child, { output: running.output, waitFor: running.waitForOutput });
 }
 
 async function exitOf(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
   const [code] = await once(child, 'exit');
   return code as number | null;
-}
-
-/** Resolves with the text once `pattern` has appeared on the stream. */
-function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (c: Buffer) => {
-      seen += c.toString();
-      const m = pattern.exec(seen);
-      if (m) {
-        stream.off('data', onData);
-        resolve(m[0]);
-      }
-    };
-    stream.on('data', onData);
-    stream.once('end', () => reject(new Error(`stream ended before ${pattern}: ${seen}`)));
-  });
 }
 
 interface CliProxy {
@@ -79,14 +58,11 @@ function runOnFreePorts(data: string, extraArgs: string[]): ReturnType<typeof cl
 }
 
 /** `run` on free ports with a fresh data dir; resolves once its banner names both listeners. */
-async function startCliProxy(
-  extraArgs: string[],
-  data = mkdtempSync(join(tmpdir(), 'pp-data-')),
-): Promise<CliProxy> {
+async function startCliProxy(extraArgs: string[], data = makeTempDirSync('data')): Promise<CliProxy> {
   const child = runOnFreePorts(data, [...ALLOW_LOOPBACK_DESTINATIONS, ...extraArgs]);
-  const banner = await waitFor(
-    child.stderr!,
+  const [banner] = await child.waitFor(
     /listening on http:\/\/127\.0\.0\.1:\d+ \(control http:\/\/127\.0\.0\.1:\d+\)/,
+    'stderr',
   );
   const [, port, controlPort] = /:(\d+) \(control http:\/\/127\.0\.0\.1:(\d+)\)/.exec(banner)!;
   return {
@@ -129,7 +105,7 @@ t.test('--help on every command', async (t) => {
 });
 
 t.test('ca --create writes a CA pair for a Secret, key readable only by the owner', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'pp-ca-'));
+  const dir = makeTempDirSync('ca');
   const child = cli(['ca', '--create', '--out', dir, '--days', '30']);
   t.equal(await exitOf(child), 0, child.output().stderr);
   t.match(readFileSync(join(dir, 'tls.crt'), 'utf8'), /BEGIN CERTIFICATE/);
@@ -172,7 +148,7 @@ t.test('SIGTERM: stops accepting, lets the in-flight exchange finish, exits 0', 
     `${origin.url}/slow`,
   ]);
   await origin.nextRequest();
-  const stopping = waitFor(proxy.stdout!, /shutting down/);
+  const stopping = proxy.waitFor(/shutting down/, 'stdout');
   proxy.kill('SIGTERM');
   await stopping;
   const refused = await new Promise<string>((resolve) => {
@@ -235,7 +211,7 @@ t.test('journal verify checks the chain the proxy wrote; a tampered line is caug
 t.test(
   'control: finalize needs the token; the ephemeral signing key is published and declared',
   async (t) => {
-    const tokenFile = join(mkdtempSync(join(tmpdir(), 'pp-token-')), 'token');
+    const tokenFile = join(makeTempDirSync('token'), 'token');
     const token = `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
     const { child: proxy, controlUrl: control } = await startCliProxy(['--control-token-file', tokenFile]);
@@ -356,7 +332,7 @@ function bearer(token: string): Record<string, string> {
 }
 
 t.test('control: the read token opens the read-only views and nothing else', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'pp-read-token-'));
+  const dir = makeTempDirSync('read-token');
   const readToken = `read-${Math.random().toString(36).slice(2)}-${Date.now()}`;
   const readTokenFile = join(dir, 'read-token');
   writeFileSync(readTokenFile, `${readToken}\n`, { mode: 0o600 });
@@ -430,7 +406,7 @@ t.test('control: the read token opens the read-only views and nothing else', asy
   t.notOk(stdout.includes(readToken) || stderr.includes(readToken), 'the read token never reaches the logs');
 
   // A read token equal to the control token would hand out finalize and signing: refused at start.
-  const same = runOnFreePorts(mkdtempSync(join(tmpdir(), 'pp-data-')), [
+  const same = runOnFreePorts(makeTempDirSync('data'), [
     '--control-token-file',
     readTokenFile,
     '--control-read-token-file',

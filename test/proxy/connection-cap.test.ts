@@ -2,12 +2,12 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import t from 'tap';
+import { connectTunnel, curlStatusThroughProxy } from '../support/clients.js';
+import { testPki } from '../support/pki.js';
 import { startProxy } from '../support/proxy.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitUntil } from '../support/wait-until.js';
-import { connectTunnel, curlStatusThroughProxy } from './support/clients.js';
 import { startOrigin } from './support/origin.js';
-import { testPki } from './support/test-pki.js';
 
 const CAP = 3;
 

@@ -1,18 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import t from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
-import { agentThroughProxy, connectTunnel, curl, tlsThroughProxy } from './support/clients.js';
+import { agentThroughProxy, connectTunnel, curl, tlsThroughProxy } from '../support/clients.js';
+import { testPki } from '../support/pki.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
 import { startOrigin } from './support/origin.js';
 import { startTestProxy } from './support/proxy-harness.js';
-import { testPki } from './support/test-pki.js';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const MiB = 1024 * 1024;
@@ -53,7 +53,7 @@ t.test('intercepted HTTPS through the real proxy', async (t) => {
   });
 
   t.test('256 MiB upload streams through with the right digest (Content-Length, curl)', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'pp-big-'));
+    const dir = makeTempDirSync('big');
     const file = join(dir, 'big.bin');
     const hash = createHash('sha256');
     const out = createWriteStream(file);

@@ -1,11 +1,11 @@
 import net from 'node:net';
 import t from 'tap';
 import { captureClientHello } from '../support/client-hello.js';
+import { connectTunnel, tlsThroughProxy } from '../support/clients.js';
 import { dribble } from '../support/dribble.js';
+import { testPki } from '../support/pki.js';
 import { startProxy } from '../support/proxy.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { connectTunnel, tlsThroughProxy } from './support/clients.js';
-import { testPki } from './support/test-pki.js';
 
 // One byte every 100 ms: a 2 s header limit must cut each of these long before its last byte.
 // The heads never end: a server that does not cut them holds the connection past the last byte.

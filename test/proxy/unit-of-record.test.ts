@@ -8,8 +8,8 @@ import type { Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import t, { type Test } from 'tap';
 import type { BodyRecord, CompletedExchange } from '../../src/http/completed-exchange.js';
+import { connectTunnel } from '../support/clients.js';
 import { waitUntil } from '../support/wait-until.js';
-import { connectTunnel } from './support/clients.js';
 import { type Origin, startOrigin } from './support/origin.js';
 import { startTestProxy, type TestProxy } from './support/proxy-harness.js';
 

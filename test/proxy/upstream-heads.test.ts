@@ -1,9 +1,9 @@
 import t from 'tap';
 import { startMisbehavingOrigin } from '../fuzz/misbehaving-origin.js';
+import { curl } from '../support/clients.js';
+import { testPki } from '../support/pki.js';
 import { startProxy } from '../support/proxy.js';
 import { makeTempDir } from '../support/temp-dir.js';
-import { curl } from './support/clients.js';
-import { testPki } from './support/test-pki.js';
 
 /**
  * Upstream answers Node's client parser accepts but its server side refuses to write: each one

@@ -13,8 +13,8 @@ import {
   deadLetterId,
   readDeadLetters,
 } from '../../src/reporters/dead-letter.js';
-import { sampleReport } from '../journal/support/sample-report.js';
-import { tempDir } from '../journal/support/temp-dir.js';
+import { tempDir } from '../support/temp-dir.js';
+import { sampleReport } from './support/sample-report.js';
 
 function letter(reportId: string, at: string): DeadLetterLine {
   return {
@@ -33,7 +33,7 @@ function letter(reportId: string, at: string): DeadLetterLine {
 }
 
 t.test('a torn last line does not swallow the next letter; states fold in order', async (t) => {
-  const dir = await tempDir(t, 'dead-letter-');
+  const dir = await tempDir(t, 'dead-letter');
   await appendDeadLetterLine(dir, letter('r-1', '2026-01-01T00:00:00.000Z'));
   t.equal((await stat(join(dir, DEAD_LETTER_FILE))).mode & 0o777, 0o600, 'private to the proxy');
   await appendFile(join(dir, DEAD_LETTER_FILE), '{"type":"dead-letter","id":"dl-torn'); // a crash mid-write

@@ -7,7 +7,7 @@ import { FileSink, provenanceFileName } from '../../src/reporters/file-sink.js';
 import { type SignedReport, SinkError } from '../../src/reporters/sink.js';
 import { verifyEnvelope } from '../../src/signing/dsse.js';
 import { KeySigner } from '../../src/signing/key-signer.js';
-import { tempDir } from '../signing/keys.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
 import { statementFixture } from '../verify/statement-fixture.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -26,7 +26,7 @@ async function report(
 const lines = (path: string): string[] => readFileSync(path, 'utf8').split('\n').filter(Boolean);
 
 t.test('an image report goes to a file named after its subject, one verifiable JSON line', async (t) => {
-  const dir = tempDir('pp-filesink-');
+  const dir = makeTempDirSync('filesink');
   const sink = await FileSink.open({ directory: join(dir, 'provenance') });
   t.equal(sink.name, 'file');
   const { statement, hex } = statementFixture();
@@ -42,7 +42,7 @@ t.test('an image report goes to a file named after its subject, one verifiable J
 });
 
 t.test('the build report goes to build-<reportId>.intoto.jsonl', async (t) => {
-  const dir = tempDir('pp-filesink-');
+  const dir = makeTempDirSync('filesink');
   const sink = await FileSink.open({ directory: dir });
   const build = await report('build', 'b-42', statementFixture().statement);
   await sink.deliver(build);
@@ -53,7 +53,7 @@ t.test('the build report goes to build-<reportId>.intoto.jsonl', async (t) => {
 t.test(
   're-delivery never duplicates: identical content, or a re-signed envelope, replaces the line',
   async (t) => {
-    const dir = tempDir('pp-filesink-');
+    const dir = makeTempDirSync('filesink');
     const sink = await FileSink.open({ directory: dir });
     const { statement } = statementFixture();
     const first = await report('image', 'img-1', statement);
@@ -72,7 +72,7 @@ t.test(
 );
 
 t.test('a later report about the same image adds a line; concurrent deliveries lose nothing', async (t) => {
-  const dir = tempDir('pp-filesink-');
+  const dir = makeTempDirSync('filesink');
   const sink = await FileSink.open({ directory: dir });
   const blob = Buffer.from('one manifest');
   const reports = await Promise.all(
@@ -103,7 +103,7 @@ t.test('names are sanitised: no path separators, no hidden files, bounded length
 });
 
 t.test('stale temporary files from a crash are removed at start; young ones are left', async (t) => {
-  const dir = tempDir('pp-filesink-');
+  const dir = makeTempDirSync('filesink');
   const stale = join(dir, '.0123456789ab.intoto.tmp');
   const young = join(dir, '.ba9876543210.intoto.tmp');
   writeFileSync(stale, 'partial');
@@ -115,7 +115,7 @@ t.test('stale temporary files from a crash are removed at start; young ones are 
 });
 
 t.test('an unusable directory is refused at start; a write failure is a retryable SinkError', async (t) => {
-  const dir = tempDir('pp-filesink-');
+  const dir = makeTempDirSync('filesink');
   const file = join(dir, 'a-file');
   writeFileSync(file, '');
   await t.rejects(FileSink.open({ directory: file }), {
@@ -145,7 +145,7 @@ t.test('an unusable directory is refused at start; a write failure is a retryabl
 });
 
 t.test('a report without an envelope is refused as not retryable', async (t) => {
-  const sink = await FileSink.open({ directory: tempDir('pp-filesink-') });
+  const sink = await FileSink.open({ directory: makeTempDirSync('filesink') });
   const broken = {
     reportId: 'r',
     kind: 'image',

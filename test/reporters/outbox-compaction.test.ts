@@ -11,12 +11,12 @@ import { Journal } from '../../src/journal/journal.js';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
 import { Outbox } from '../../src/reporters/outbox.js';
 import { readOutboxRecord } from '../../src/reporters/outbox-records.js';
-import { captureLogger } from '../journal/support/capture-logger.js';
-import { HttpReportSink } from '../journal/support/http-report-sink.js';
-import { metricValue } from '../journal/support/metric-value.js';
-import { ReportStore } from '../journal/support/report-store.js';
-import { sampleReport } from '../journal/support/sample-report.js';
-import { tempDir } from '../journal/support/temp-dir.js';
+import { captureLogger } from '../support/capture-logger.js';
+import { metricValue } from '../support/metric-value.js';
+import { tempDir } from '../support/temp-dir.js';
+import { HttpReportSink } from './support/http-report-sink.js';
+import { ReportStore } from './support/report-store.js';
+import { sampleReport } from './support/sample-report.js';
 
 const CHILD = fileURLToPath(new URL('./children/outbox-open.ts', import.meta.url));
 const TS_LOADER = `--import=${import.meta.resolve('@tapjs/typescript/import')}`;
@@ -71,7 +71,7 @@ async function uncompactedJournal(dir: string, store: ReportStore): Promise<void
 }
 
 t.test('compaction at open: delivered reports go, pending ones stay, known ones stay known', async (t) => {
-  const dir = await tempDir(t, 'outbox-compact-');
+  const dir = await tempDir(t, 'outbox-compact');
   const store = await ReportStore.start();
   t.teardown(() => store.stop());
   await uncompactedJournal(dir, store);
@@ -107,12 +107,12 @@ t.test('compaction at open: delivered reports go, pending ones stay, known ones 
 t.test('kill -9 during compaction loses nothing: the old journal or the new one, whole', async (t) => {
   const store = await ReportStore.start();
   t.teardown(() => store.stop());
-  const original = await tempDir(t, 'outbox-compact-src-');
+  const original = await tempDir(t, 'outbox-compact-src');
   await uncompactedJournal(original, store);
   const expected = await journalState(original);
   const outcomes = new Set<string>();
   for (let run = 0; run < 6; run += 1) {
-    const dir = await tempDir(t, `outbox-compact-kill-${run}-`);
+    const dir = await tempDir(t, `outbox-compact-kill-${run}`);
     await copyFile(join(original, 'outbox.jsonl'), join(dir, 'outbox.jsonl'));
     const child = spawn(process.execPath, [TS_LOADER, CHILD, dir, store.url], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -149,7 +149,7 @@ t.test('kill -9 during compaction loses nothing: the old journal or the new one,
 });
 
 t.test('past the size threshold the journal is compacted while the outbox runs', async (t) => {
-  const dir = await tempDir(t, 'outbox-compact-run-');
+  const dir = await tempDir(t, 'outbox-compact-run');
   const store = await ReportStore.start();
   t.teardown(() => store.stop());
   const registry = new Registry();

@@ -3,10 +3,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { verifyJournalFile } from '../../src/journal/journal-verify.js';
-import { ReportStore } from '../journal/support/report-store.js';
-import { tempDir } from '../journal/support/temp-dir.js';
+import { tempDir } from '../support/temp-dir.js';
+import { ReportStore } from './support/report-store.js';
 
-const CHILD = fileURLToPath(new URL('../journal/children/outbox-run.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('./children/outbox-run.ts', import.meta.url));
 const TS_LOADER = `--import=${import.meta.resolve('@tapjs/typescript/import')}`;
 
 interface Child {
@@ -63,7 +63,7 @@ async function kill9(child: Child): Promise<void> {
 t.test(
   'store outage + proxy kill -9 (twice, once mid-delivery) + restart: every report stored exactly once',
   async (t) => {
-    const dir = await tempDir(t, 'outbox-kill-');
+    const dir = await tempDir(t, 'outbox-kill');
     const store = await ReportStore.start();
     t.teardown(() => store.stop());
     store.setOutage(503);

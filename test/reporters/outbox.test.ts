@@ -10,13 +10,13 @@ import { readDeadLetters } from '../../src/reporters/dead-letter.js';
 import { Outbox, type OutboxOptions } from '../../src/reporters/outbox.js';
 import { OutboxError } from '../../src/reporters/outbox-errors.js';
 import { type ProvenanceSink, type SignedReport, SinkError } from '../../src/reporters/sink.js';
-import { captureLogger, LEVEL } from '../journal/support/capture-logger.js';
-import { HttpReportSink } from '../journal/support/http-report-sink.js';
-import { metricValue } from '../journal/support/metric-value.js';
-import { ReportStore } from '../journal/support/report-store.js';
-import { sampleReport } from '../journal/support/sample-report.js';
-import { tempDir } from '../journal/support/temp-dir.js';
-import { waitUntil } from '../journal/support/wait-until.js';
+import { captureLogger, LEVEL } from '../support/capture-logger.js';
+import { metricValue } from '../support/metric-value.js';
+import { tempDir } from '../support/temp-dir.js';
+import { waitUntil } from '../support/wait-until.js';
+import { HttpReportSink } from './support/http-report-sink.js';
+import { ReportStore } from './support/report-store.js';
+import { sampleReport } from './support/sample-report.js';
 
 const FAST_RETRY = { baseDelayMs: 5, maxDelayMs: 20 };
 
@@ -55,7 +55,7 @@ const reportsTotal = (registry: Registry, sink: string, result: string, cause: s
   metricValue(registry, 'provenance_proxy_reports_total', { sink, result, cause });
 
 t.test('retries 503s with backoff, then delivers once and journals it', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   store.answer(503, 3);
   const { outbox, registry } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
@@ -78,7 +78,7 @@ t.test('retries 503s with backoff, then delivers once and journals it', async (t
 });
 
 t.test('429 and a store that is down (connection refused) are retried too', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   store.answer(429, 1);
   const { outbox, registry } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
@@ -104,7 +104,7 @@ t.test('429 and a store that is down (connection refused) are retried too', asyn
 });
 
 t.test('a 400 is not retried: parked in the dead-letter file, journaled, logged, counted', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   store.answer(400, 1, 'field build.inTotoSlsaProvenanceV1 is invalid');
   const { outbox, registry, records } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
@@ -156,7 +156,7 @@ t.test('a 400 is not retried: parked in the dead-letter file, journaled, logged,
 t.test(
   '401 and 403 are retried, loud (error log, metric, readiness detail) until the token is fixed',
   async (t) => {
-    const dir = await tempDir(t, 'outbox-');
+    const dir = await tempDir(t, 'outbox');
     const store = await startStore(t);
     const { outbox, registry, records } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);
     t.teardown(() => outbox.close());
@@ -167,10 +167,10 @@ t.test(
       })) ?? 0;
     store.setOutage(403, 'not allowed');
     await outbox.enqueue(sampleReport('r-auth'), ['store']);
-    await waitUntil(() => outbox.authProblems().length > 0, 'an auth problem');
+    await waitUntil(() => outbox.authProblems().length > 0, { what: 'an auth problem' });
     t.match(outbox.authProblems(), [{ sink: 'store', cause: 'http_403' }], 'readiness detail');
     store.setOutage(401, 'a valid bearer token is required');
-    await waitUntil(() => records.some((r) => r['cause'] === 'http_401'), 'a 401 logged');
+    await waitUntil(() => records.some((r) => r['cause'] === 'http_401'), { what: 'a 401 logged' });
     t.ok((await authFailures('401')) >= 1, 'the 401s are counted');
     t.ok((await authFailures('403')) >= 1, 'the 403s are counted');
     t.equal(outbox.pending(), 1, 'still pending, never dropped');
@@ -186,7 +186,7 @@ t.test(
 );
 
 t.test('a report past the max age is given up on, journaled as expired and counted', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   store.setOutage(503);
   const { outbox, registry } = await openOutbox(dir, [new HttpReportSink('store', store.url)], {
@@ -208,7 +208,7 @@ t.test('a report past the max age is given up on, journaled as expired and count
 t.test(
   'restart: reports enqueued while the store is down are delivered exactly once after reopening',
   async (t) => {
-    const dir = await tempDir(t, 'outbox-');
+    const dir = await tempDir(t, 'outbox');
     const store = await startStore(t);
     await store.stop();
     const batch = reports('outage', 5);
@@ -252,7 +252,7 @@ t.test(
 t.test(
   'one sink: dispatched in order, at most maxInFlightPerSink at once; sinks do not block each other',
   async (t) => {
-    const dir = await tempDir(t, 'outbox-');
+    const dir = await tempDir(t, 'outbox');
     const slow = await startStore(t);
     const fast = await startStore(t);
     slow.hold();
@@ -264,7 +264,7 @@ t.test(
     t.teardown(() => outbox.close());
     const batch = reports('ordered', 7);
     await Promise.all(batch.map((r) => outbox.enqueue(r, ['slow', 'fast'])));
-    await waitUntil(() => outbox.pending('fast') === 0, 'the fast sink has delivered everything');
+    await waitUntil(() => outbox.pending('fast') === 0, { what: 'the fast sink has delivered everything' });
     t.equal(fast.storedCount, batch.length, 'the fast sink finished while the slow one is stuck');
     t.equal(outbox.pending('slow'), 7);
     t.equal(await metricValue(registry, 'provenance_proxy_outbox_depth', { sink: 'slow' }), 7);
@@ -286,7 +286,7 @@ t.test(
 );
 
 t.test('gauges: depth and oldest age per sink, computed at scrape time', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   store.hold();
   let clock = Date.parse('2026-01-01T00:00:00.000Z');
@@ -309,7 +309,7 @@ t.test('gauges: depth and oldest age per sink, computed at scrape time', async (
 });
 
 t.test('a sink that throws something other than a SinkError is retried, loudly', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   let calls = 0;
   const delivered: string[] = [];
   const flaky: ProvenanceSink = {
@@ -380,7 +380,7 @@ t.test('retry or dead letter is decided by the error type, not by the shape of i
 });
 
 t.test('close during an outage returns promptly and keeps the reports pending', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   store.setOutage(503);
   const { outbox } = await openOutbox(dir, [new HttpReportSink('store', store.url)], {
@@ -403,7 +403,7 @@ t.test('close during an outage returns promptly and keeps the reports pending', 
 });
 
 t.test('pending reports for a sink that is no longer configured are kept, not dropped', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   await store.stop();
   const first = await openOutbox(dir, [new HttpReportSink('old', store.url)]);
@@ -427,7 +427,7 @@ t.test('pending reports for a sink that is no longer configured are kept, not dr
 });
 
 t.test('enqueue refuses unknown sinks and malformed reports; options are validated', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   const sink = new HttpReportSink('store', store.url);
   const { outbox } = await openOutbox(dir, [sink]);
@@ -441,7 +441,7 @@ t.test('enqueue refuses unknown sinks and malformed reports; options are validat
   await t.rejects(outbox.drain(-1), RangeError);
 
   const { logger } = captureLogger();
-  const base = { dir: await tempDir(t, 'outbox-'), logger, registry: new Registry() };
+  const base = { dir: await tempDir(t, 'outbox'), logger, registry: new Registry() };
   await t.rejects(Outbox.open({ ...base, sinks: [sink, sink] }), InvalidOptionError);
   await t.rejects(Outbox.open({ ...base, sinks: [sink], maxInFlightPerSink: 0 }), {
     code: 'ERR_INVALID_OPTION',
@@ -454,7 +454,7 @@ t.test('enqueue refuses unknown sinks and malformed reports; options are validat
 });
 
 t.test('when the journal cannot write, enqueue rejects and nothing is delivered', async (t) => {
-  const dir = await tempDir(t, 'outbox-');
+  const dir = await tempDir(t, 'outbox');
   const store = await startStore(t);
   await symlink('/dev/full', join(dir, 'outbox.jsonl'));
   const { outbox } = await openOutbox(dir, [new HttpReportSink('store', store.url)]);

@@ -4,15 +4,16 @@ import { join } from 'node:path';
 import t from 'tap';
 import { IN_TOTO_PAYLOAD_TYPE } from '../../src/provenance/statement-types.js';
 import { loadKeySigner } from '../../src/signing/key-signer.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
 import { requireTool } from '../support/tools.js';
 import { statementFixture } from '../verify/statement-fixture.js';
-import { ecdsaKeyFiles, ed25519KeyFiles, tempDir } from './keys.js';
+import { ecdsaKeyFiles, ed25519KeyFiles } from './keys.js';
 
 // A required test dependency (scripts/install-test-deps.sh builds it): absent is a failure, not a skip.
 const cosign = requireTool('cosign');
 
 t.test('cosign verify-blob-attestation accepts our envelopes', async (t) => {
-  const home = tempDir('pp-cosign-home-');
+  const home = makeTempDirSync('cosign-home');
   // Offline: a scratch HOME for cosign's caches, and SIGSTORE_REKOR_PUBLIC_KEY set so cosign does not
   // fetch Sigstore's trusted root over the network (the tlog is ignored, so the key is never used).
   const run = (args: string[], rekorKey: string) =>

@@ -12,7 +12,8 @@ import {
 } from '../../src/signing/key-signer.js';
 import { preAuthEncoding } from '../../src/signing/pae.js';
 import { SigningKeyError } from '../../src/signing/signing-errors.js';
-import { ecdsaKeyFiles, ed25519KeyFiles, opensslKeyFiles, tempDir } from './keys.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
+import { ecdsaKeyFiles, ed25519KeyFiles, opensslKeyFiles } from './keys.js';
 
 const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
@@ -102,7 +103,7 @@ t.test('an invalid keyid is refused, naming the option', async (t) => {
 });
 
 t.test('other key types and curves are refused with a typed error naming the rule', async (t) => {
-  const dir = tempDir('pp-badkeys-');
+  const dir = makeTempDirSync('badkeys');
   const cases = [
     ['rsa', generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, /rsa 2048 bits/],
     ['p384', generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey, /ec secp384r1/],
@@ -124,7 +125,7 @@ t.test('other key types and curves are refused with a typed error naming the rul
 t.test(
   'unreadable, public-only, garbage and encrypted key files are refused without echoing content',
   async (t) => {
-    const dir = tempDir('pp-badfiles-');
+    const dir = makeTempDirSync('badfiles');
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const publicPath = join(dir, 'pub.pem');
     writeFileSync(publicPath, publicKey.export({ type: 'spki', format: 'pem' }));

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTempDirSync } from '../support/temp-dir.js';
 
 /** A private/public PEM pair written to a fresh temporary directory. */
 export interface KeyFiles {
@@ -13,12 +13,8 @@ export interface KeyFiles {
   cleanup(): void;
 }
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
 function writePair(privateKey: KeyObject, publicKey: KeyObject, privateFormat: 'pkcs8' | 'sec1'): KeyFiles {
-  const dir = tempDir('pp-keys-');
+  const dir = makeTempDirSync('keys');
   const privatePath = join(dir, 'key.pem');
   const publicPath = join(dir, 'pub.pem');
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -45,7 +41,7 @@ export function ed25519KeyFiles(): KeyFiles {
 
 /** Keys made by the openssl CLI, so our loader is checked against another tool's PEM output. */
 export function opensslKeyFiles(kind: 'ecdsa' | 'ed25519'): KeyFiles {
-  const dir = tempDir('pp-osslkeys-');
+  const dir = makeTempDirSync('osslkeys');
   const privatePath = join(dir, 'key.pem');
   const publicPath = join(dir, 'pub.pem');
   const genArgs =

@@ -1,15 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import { migrate } from '../../src/store/migrate.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgliteDatabase } from '../../src/store/pglite-database.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const logger = pino({ level: 'silent' });
-const dir = await mkdtemp(join(tmpdir(), 'pp-migrate-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = await tempDir(t, 'migrate');
 const db = await openPgliteDatabase(join(dir, 'db'));
 t.teardown(() => db.close());
 

@@ -1,5 +1,4 @@
-import { access, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
@@ -7,12 +6,12 @@ import t from 'tap';
 import { runStoreCommand } from '../../src/cli/store-command.js';
 import { isLoopback, type RunningStore } from '../../src/store/start-store.js';
 import { parseStoreArgs } from '../../src/store/store-options.js';
+import { tempDir } from '../support/temp-dir.js';
 import { waitUntil } from '../support/wait-until.js';
 import { call } from './store-client.js';
 import { bearer, writeTokensFile } from './store-tokens.js';
 
-const dir = await mkdtemp(join(tmpdir(), 'pp-store-cmd-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = await tempDir(t, 'store-cmd');
 const SECRET = 's3cret-token-for-the-store';
 const tokensFile = await writeTokensFile(dir, [
   { name: 'ops', role: 'admin', projects: ['*'], token: SECRET },

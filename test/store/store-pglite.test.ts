@@ -1,17 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
 import { type RunningStore, startStore } from '../../src/store/start-store.js';
+import { tempDir } from '../support/temp-dir.js';
 import { AUTH_TOKENS, storeAuthScenarios } from './auth-scenarios.js';
 import { storeScenarios } from './scenarios.js';
 import { buildNote, buildOccurrence, call } from './store-client.js';
 import { bearer, storeCredentials } from './store-tokens.js';
 
 const logger = pino({ level: 'silent' });
-const dir = await mkdtemp(join(tmpdir(), 'pp-store-pglite-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
+const dir = await tempDir(t, 'store-pglite');
 
 let store: RunningStore = await startStore({ listen: { host: '127.0.0.1', port: 0 }, dataDir: dir, logger });
 t.equal(store.engine, 'pglite');

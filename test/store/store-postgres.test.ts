@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import t from 'tap';
@@ -11,6 +8,7 @@ import { GrafeasSink } from '../../src/reporters/grafeas-sink.js';
 import { type RunningStore, startStore } from '../../src/store/start-store.js';
 import { signedReport, statementFor } from '../grafeas/statements.js';
 import { type PostgresCluster, postgresUnavailable, startPostgres } from '../support/postgres.js';
+import { tempDir } from '../support/temp-dir.js';
 import { AUTH_TOKENS, storeAuthScenarios } from './auth-scenarios.js';
 import { storeScenarios } from './scenarios.js';
 import { buildNote, buildOccurrence, call } from './store-client.js';
@@ -36,8 +34,7 @@ if (unavailable !== undefined) {
   });
 
   t.test('tokens, roles and projects on PostgreSQL', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'pp-store-pg-auth-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t, 'store-pg-auth');
     const secured = await startStore({
       listen: { host: '127.0.0.1', port: 0 },
       databaseUrl: cluster.url,

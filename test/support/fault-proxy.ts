@@ -3,8 +3,8 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { request as httpsRequest } from 'node:https';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket } from 'node:tls';
+import { REGISTRY_HOSTNAME, type TestCa } from './pki.js';
 import type { RunningRegistry } from './registry.js';
-import { REGISTRY_HOSTNAME, type TestCa } from './test-ca.js';
 
 /** What to do with a request that matches a rule. */
 export type FaultAction =

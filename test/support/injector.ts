@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { access, open, readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
-import { runChecked, stopChild } from './run-command.js';
+import { runChecked, startService, stopChild } from './run-command.js';
 import { PROJECT_ROOT } from './tools.js';
-import { waitUntil } from './wait-until.js';
 
 const CLI = join(PROJECT_ROOT, 'dist/cli/main.js');
 
@@ -51,21 +49,6 @@ export async function startInjector(dir: string, config: unknown): Promise<Runni
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
   const logPath = join(dir, 'injector.log');
-  const log = await open(logPath, 'a');
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      CLI,
-      'inject',
-      `--config=${configPath}`,
-      `--tls-cert=${join(certDir, 'tls.crt')}`,
-      `--tls-key=${join(certDir, 'tls.key')}`,
-      `--listen=127.0.0.1:${port}`,
-      '--reload-interval=100ms',
-    ],
-    { stdio: ['ignore', log.fd, log.fd] },
-  );
-  await log.close();
   const send = (method: string, path: string, body?: string | Buffer, ca = caPem) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(
@@ -84,18 +67,25 @@ export async function startInjector(dir: string, config: unknown): Promise<Runni
       req.on('error', reject);
       req.end(body);
     });
-  try {
-    await waitUntil(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`injector exited: ${await readFile(logPath, 'utf8')}`);
-        return (await send('GET', '/healthz')).status === 200;
-      },
-      { what: 'injector /healthz', attempts: 100, intervalMs: 100 },
-    );
-  } catch (error) {
-    await stopChild(child);
-    throw error;
-  }
+  const child = await startService(
+    process.execPath,
+    [
+      CLI,
+      'inject',
+      `--config=${configPath}`,
+      `--tls-cert=${join(certDir, 'tls.crt')}`,
+      `--tls-key=${join(certDir, 'tls.key')}`,
+      `--listen=127.0.0.1:${port}`,
+      '--reload-interval=100ms',
+    ],
+    {
+      logPath,
+      what: 'injector /healthz',
+      ready: async () => (await send('GET', '/healthz')).status === 200,
+      attempts: 100,
+      intervalMs: 100,
+    },
+  );
   return {
     url,
     caBundle,

@@ -1,14 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
-import { type CommandOptions, type CommandResult, runChecked, runCommand, stopChild } from './run-command.js';
-import { createTestCa } from './test-ca.js';
+import { createTestCa } from './pki.js';
+import {
+  type CommandOptions,
+  type CommandResult,
+  runChecked,
+  runCommand,
+  startService,
+  stopChild,
+} from './run-command.js';
 import { PROJECT_TOOLS_BIN } from './tools.js';
-import { waitUntil } from './wait-until.js';
 
 /**
  * A real Kubernetes control plane on loopback: etcd and kube-apiserver v1.37.2 built by
@@ -70,56 +76,64 @@ export async function startKubeTestBed(dir: string): Promise<KubeTestBed> {
     for (const child of children.reverse()) await stopChild(child);
   };
   try {
-    const etcd = await spawnLogged(join(PROJECT_TOOLS_BIN, 'etcd'), join(dir, 'etcd.log'), [
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ]);
+    const etcd = await startService(
+      join(PROJECT_TOOLS_BIN, 'etcd'),
+      [
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+      {
+        logPath: join(dir, 'etcd.log'),
+        what: 'etcd /health',
+        ready: async () => {
+          const response = await fetch(`${etcdUrl}/health`);
+          return response.ok && ((await response.json()) as { health?: string }).health === 'true';
+        },
+        attempts: 100,
+        intervalMs: 100,
+      },
+    );
     children.push(etcd);
-    await waitUntil(
-      async () => {
-        exitedEarly(etcd, 'etcd', join(dir, 'etcd.log'));
-        const response = await fetch(`${etcdUrl}/health`);
-        return response.ok && ((await response.json()) as { health?: string }).health === 'true';
-      },
-      { what: 'etcd /health', attempts: 100, intervalMs: 100 },
-    );
     const apiserverLog = join(dir, 'kube-apiserver.log');
-    const apiserver = await spawnLogged(join(PROJECT_TOOLS_BIN, 'kube-apiserver'), apiserverLog, [
-      `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${apiPort}`,
-      `--tls-cert-file=${ca.serverCertPath}`,
-      `--tls-private-key-file=${ca.serverKeyPath}`,
-      `--token-auth-file=${tokenFile}`,
-      '--authorization-mode=RBAC',
-      `--service-account-key-file=${saPub}`,
-      `--service-account-signing-key-file=${saKey}`,
-      '--service-account-issuer=https://kubernetes.default.svc',
-      '--service-cluster-ip-range=10.96.0.0/16',
-      // Loopback as the advertise address is refused by the endpoint reconciler.
-      '--endpoint-reconciler-type=none',
-      // No controller manager creates the default ServiceAccount; pods need not reference one.
-      '--disable-admission-plugins=ServiceAccount',
-      // As on real clusters: privileged pods are for admission to judge, not refused outright.
-      '--allow-privileged=true',
-      `--cert-dir=${join(dir, 'apiserver-certs')}`,
-    ]);
-    children.push(apiserver);
     const server = `https://127.0.0.1:${apiPort}`;
-    await waitUntil(
-      async () => {
-        exitedEarly(apiserver, 'kube-apiserver', apiserverLog);
-        return (await httpsGet(`${server}/readyz`, ca.caCertPem, token)) === 200;
+    const apiserver = await startService(
+      join(PROJECT_TOOLS_BIN, 'kube-apiserver'),
+      [
+        `--etcd-servers=${etcdUrl}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--tls-cert-file=${ca.serverCertPath}`,
+        `--tls-private-key-file=${ca.serverKeyPath}`,
+        `--token-auth-file=${tokenFile}`,
+        '--authorization-mode=RBAC',
+        `--service-account-key-file=${saPub}`,
+        `--service-account-signing-key-file=${saKey}`,
+        '--service-account-issuer=https://kubernetes.default.svc',
+        '--service-cluster-ip-range=10.96.0.0/16',
+        // Loopback as the advertise address is refused by the endpoint reconciler.
+        '--endpoint-reconciler-type=none',
+        // No controller manager creates the default ServiceAccount; pods need not reference one.
+        '--disable-admission-plugins=ServiceAccount',
+        // As on real clusters: privileged pods are for admission to judge, not refused outright.
+        '--allow-privileged=true',
+        `--cert-dir=${join(dir, 'apiserver-certs')}`,
+      ],
+      {
+        logPath: apiserverLog,
+        what: 'kube-apiserver /readyz',
+        ready: async () => (await httpsGet(`${server}/readyz`, ca.caCertPem, token)) === 200,
+        attempts: 300,
+        intervalMs: 200,
       },
-      { what: 'kube-apiserver /readyz', attempts: 300, intervalMs: 200 },
     );
+    children.push(apiserver);
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(
       kubeconfig,
@@ -155,18 +169,6 @@ export async function startKubeTestBed(dir: string): Promise<KubeTestBed> {
   }
 }
 
-async function spawnLogged(file: string, logPath: string, args: string[]): Promise<ChildProcess> {
-  const log = await open(logPath, 'a');
-  const child = spawn(file, args, { stdio: ['ignore', log.fd, log.fd] });
-  await log.close();
-  return child;
-}
-
-function exitedEarly(child: ChildProcess, what: string, logPath: string): void {
-  if (child.exitCode === null && child.signalCode === null) return;
-  throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}); see ${logPath}`);
-}
-
 /** GET with the test CA and a bearer token; resolves with the status. */
 function httpsGet(url: string, caPem: string, token: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -178,10 +180,4 @@ function httpsGet(url: string, caPem: string, token: string): Promise<number> {
     req.on('error', reject);
     req.end();
   });
-}
-
-/** The last lines of a log file, for failure messages. */
-export async function logTail(path: string, lines = 30): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text.split('\n').slice(-lines).join('\n');
 }

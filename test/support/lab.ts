@@ -2,6 +2,13 @@ import { lookup } from 'node:dns/promises';
 import { join } from 'node:path';
 import { type ClientRoute, Clients } from './clients.js';
 import { buildFixtureLayout, type FixtureLayout } from './fixture-images.js';
+import {
+  createTestCa,
+  REGISTRY_HOSTNAME,
+  type TestCa,
+  type TrustMaterial,
+  writeTrustMaterial,
+} from './pki.js';
 import { type RunningProxy, type StartProxyOptions, startProxy } from './proxy.js';
 import {
   compareRecordWithRegistries,
@@ -12,13 +19,6 @@ import { type RunningRegistry, startRegistry } from './registry.js';
 import type { RegistryCredentials } from './registry-client.js';
 import { settleProxy } from './settle-barrier.js';
 import { makeTempDir } from './temp-dir.js';
-import {
-  createTestCa,
-  REGISTRY_HOSTNAME,
-  type TestCa,
-  type TrustMaterial,
-  writeTrustMaterial,
-} from './test-ca.js';
 import { type RunningTokenServer, startTokenServer } from './token-server.js';
 
 /** The three registry kinds of the lab (../shared/oci-flows.md §1). */

@@ -9,10 +9,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from './temp-dir.js';
 
 export const POSTGRES_BIN_DIR = process.env.POSTGRES_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 
@@ -44,7 +44,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const reason = postgresUnavailable();
   if (reason !== undefined) throw new Error(reason);
   const user = process.getuid?.() === 0 ? postgresUser() : undefined;
-  const base = await mkdtemp(join(tmpdir(), 'pp-postgres-'));
+  const base = (await makeTempDir('postgres')).path;
   const dataDir = join(base, 'data');
   const password = randomBytes(18).toString('base64url');
   const passwordFile = join(base, 'pwfile');
@@ -99,11 +99,11 @@ export async function startPostgres(): Promise<PostgresCluster> {
       password,
       stop: async () => {
         await stopServer(server);
-        await rm(base, { recursive: true, force: true });
+        await removeTempDir(base);
       },
     };
   } catch (error) {
-    await rm(base, { recursive: true, force: true });
+    await removeTempDir(base);
     throw error;
   }
 }

@@ -1,14 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { access, mkdir, open, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { InTotoStatement } from '../../src/provenance/statement-types.js';
 import { freePort } from './free-port.js';
 import type { ImageRecord, ImagesResponse } from './images-contract.js';
-import { stopChild } from './run-command.js';
-import { type TrustMaterial, writeTrustMaterial } from './test-ca.js';
+import { type TrustMaterial, writeTrustMaterial } from './pki.js';
+import { startService, stopChild } from './run-command.js';
 import { PROJECT_ROOT } from './tools.js';
-import { waitUntil } from './wait-until.js';
 
 /** Overrides the proxy entry point (a JS file run with node), e.g. to try the harness against a local build. */
 export const PROXY_CLI_ENV = 'PROVENANCE_PROXY_CLI';
@@ -138,24 +137,20 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   let trust: TrustMaterial | undefined;
 
   async function launch(): Promise<void> {
-    const log = await open(logPath, 'a');
-    const started = spawn(file, args, { env, stdio: ['ignore', log.fd, log.fd] });
-    await log.close();
+    const started = await startService(file, args, {
+      env,
+      logPath,
+      what: `proxy /readyz on ${controlUrl}`,
+      ready: async () => {
+        const response = await fetch(`${controlUrl}/readyz`);
+        await response.arrayBuffer();
+        return response.status === 200;
+      },
+      // 60 s: with load average 20 on 2 cores (parallel suites), start-up took longer than 15 s.
+      attempts: 600,
+    });
     child = started;
     try {
-      await waitUntil(
-        async () => {
-          if (started.exitCode !== null || started.signalCode !== null) {
-            throw new ProxyStartError(
-              `proxy exited (${started.exitCode ?? started.signalCode}): ${await logTail(logPath)}`,
-            );
-          }
-          const response = await fetch(`${controlUrl}/readyz`);
-          await response.arrayBuffer();
-          return response.status === 200;
-        },
-        { what: `proxy /readyz on ${controlUrl}`, attempts: 150, intervalMs: 100 },
-      );
       const caResponse = await fetch(`${controlUrl}/ca.pem`);
       if (caResponse.status !== 200) throw new ProxyStartError(`GET /ca.pem answered ${caResponse.status}`);
       trust = await writeTrustMaterial(join(home, 'trust'), await caResponse.text());
@@ -232,9 +227,4 @@ function withoutProxyVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     delete copy[name];
   }
   return copy;
-}
-
-async function logTail(path: string): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text.slice(-3000);
 }

@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
-import { connectTunnel } from '../proxy/support/clients.js';
 import { ChunkedPusher } from './chunked-pusher.js';
+import { connectTunnel } from './clients.js';
 import { MANIFEST_ACCEPT, MEDIA_TYPES } from './manifest-types.js';
+import { REGISTRY_HOSTNAME } from './pki.js';
 import type { RunningProxy } from './proxy.js';
 import type { RunningRegistry } from './registry.js';
-import { REGISTRY_HOSTNAME } from './test-ca.js';
 import { waitUntil } from './wait-until.js';
 
 /**

@@ -3,9 +3,9 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
 import { httpsRequestOnce } from './https-request.js';
+import { REGISTRY_HOSTNAME, type TestCa } from './pki.js';
 import { RegistryClient } from './registry-client.js';
 import { stopChild } from './run-command.js';
-import { REGISTRY_HOSTNAME, type TestCa } from './test-ca.js';
 import { requireTool } from './tools.js';
 import { waitUntil } from './wait-until.js';
 

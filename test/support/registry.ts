@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
 import { httpsRequestOnce } from './https-request.js';
+import { REGISTRY_HOSTNAME, type TestCa } from './pki.js';
 import { RegistryClient, type RegistryCredentials } from './registry-client.js';
 import { parseRegistryLog, type RegistryLogEntry } from './registry-log.js';
-import { runChecked, stopChild } from './run-command.js';
-import { REGISTRY_HOSTNAME, type TestCa } from './test-ca.js';
+import { runChecked, startService, stopChild } from './run-command.js';
 import { requireTool } from './tools.js';
 import { waitUntil } from './wait-until.js';
 
@@ -55,11 +54,6 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-/** docker-registry exited or never answered. */
-export class RegistryStartError extends Error {
-  readonly code = 'ERR_TEST_REGISTRY_START';
-}
-
 /** Starts Debian's docker-registry (distribution 2.8) with TLS from the test CA on a free port. */
 export async function startRegistry(options: StartRegistryOptions): Promise<RunningRegistry> {
   const binary = requireTool('docker-registry');
@@ -75,32 +69,22 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
     configYaml({ port, storageDir, ca: options.ca, authYaml, relativeUrls: options.relativeUrls }),
   );
   const logPath = join(home, 'registry.log');
-  const logFile = await open(logPath, 'a');
-  const child = spawn(binary, ['serve', configPath], { stdio: ['ignore', logFile.fd, logFile.fd] });
-  await logFile.close();
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
   const credentials = options.auth.kind === 'none' ? undefined : options.auth.credentials;
-  try {
-    await waitUntil(
-      async () => {
-        if (exited) throw new RegistryStartError(`docker-registry exited: ${await logTail(logPath)}`);
-        const response = await httpsRequestOnce({
-          url: `https://${host}/v2/`,
-          ca: options.ca.caCertPem,
-          timeoutMs: 2000,
-        });
-        // 200 open, 401 with a challenge for basic/token: either way it serves the API.
-        return response.status === 200 || response.status === 401;
-      },
-      { what: `docker-registry on ${host}`, attempts: 100, intervalMs: 100 },
-    );
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const child = await startService(binary, ['serve', configPath], {
+    logPath,
+    what: `docker-registry on ${host}`,
+    // 200 open, 401 with a challenge for basic/token: either way it serves the API.
+    ready: async () => {
+      const response = await httpsRequestOnce({
+        url: `https://${host}/v2/`,
+        ca: options.ca.caCertPem,
+        timeoutMs: 2000,
+      });
+      return response.status === 200 || response.status === 401;
+    },
+    attempts: 100,
+    intervalMs: 100,
+  });
 
   const directClient = () => new RegistryClient({ host, ca: options.ca.caCertPem, credentials });
   return {
@@ -193,9 +177,4 @@ export function configYaml(input: ConfigInput): string {
     input.authYaml,
     '',
   ].join('\n');
-}
-
-async function logTail(path: string): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text.slice(-2000);
 }

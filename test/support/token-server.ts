@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { REGISTRY_HOSTNAME, type TestCa } from './pki.js';
 import type { RegistryCredentials } from './registry-client.js';
-import { REGISTRY_HOSTNAME, type TestCa } from './test-ca.js';
 
 /** A scope a client asked for or was granted: `repository:lab/multi:pull,push`. */
 export interface AccessEntry {

@@ -1,39 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { CertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { type KeyType, OpensslPki, type PkiCert } from '../support/pki.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
 
 /** A CA pair made by openssl, so loading is tested on keys our code did not write. */
-function opensslCa(dir: string, keyArgs: string[]): { cert: string; key: string } {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(
-    'req',
-    '-x509',
-    '-new',
-    ...keyArgs,
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-subj',
-    '/CN=Team CA, with comma/O=Example',
-    '-days',
-    '2',
-    '-out',
-    'ca.pem',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-    '-addext',
-    'subjectKeyIdentifier=hash',
-  );
-  return {
-    cert: execFileSync('cat', [join(dir, 'ca.pem')]).toString(),
-    key: execFileSync('cat', [join(dir, 'ca.key')]).toString(),
-  };
+function opensslCa(key: KeyType): { cert: string; key: string; pki: OpensslPki; root: PkiCert } {
+  const pki = new OpensslPki(makeTempDirSync('ca'));
+  const root = pki.ca('ca', { subject: '/CN=Team CA, with comma/O=Example', key });
+  return { cert: root.certPem, key: root.keyPem, pki, root };
 }
 
 const cases: [string, () => Promise<CertificateAuthority>][] = [
@@ -41,19 +19,14 @@ const cases: [string, () => Promise<CertificateAuthority>][] = [
   [
     'provided ECDSA P-384',
     async () => {
-      const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), [
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:secp384r1',
-      ]);
+      const ca = opensslCa('ec-p384');
       return CertificateAuthority.fromPem(ca.cert, ca.key);
     },
   ],
   [
     'provided RSA-2048',
     async () => {
-      const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), ['-newkey', 'rsa:2048']);
+      const ca = opensslCa('rsa-2048');
       return CertificateAuthority.fromPem(ca.cert, ca.key);
     },
   ],
@@ -77,7 +50,7 @@ for (const [name, makeCa] of cases) {
       t.notOk(cert.ca, `${host}: not a CA`);
       t.ok(cert.checkPrivateKey(createPrivateKey(leaf.keyPem)), `${host}: the key matches`);
       t.ok(new Date(cert.validTo) <= ca.notAfter, `${host}: never outlives the CA`);
-      const dir = mkdtempSync(join(tmpdir(), 'pp-leaf-'));
+      const dir = makeTempDirSync('leaf');
       writeFileSync(join(dir, 'ca.pem'), ca.certPem);
       writeFileSync(join(dir, 'leaf.pem'), leaf.certChainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
       const verdict = execFileSync(
@@ -96,25 +69,12 @@ t.test('the served chain holds the CA only when it is an intermediate the client
   t.equal(certsIn((await minted.issueLeaf('a.example')).certChainPem), 1, 'self-signed CA: leaf only');
 
   // A team root signs an intermediate; the sidecar gets the intermediate, build steps trust the root.
-  const dir = mkdtempSync(join(tmpdir(), 'pp-int-'));
-  opensslCa(dir, ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']);
+  const { pki, root } = opensslCa('ec-p256');
+  const dir = pki.dir;
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'int.key');
-  run('req', '-new', '-key', 'int.key', '-subj', '/CN=Pod intermediate', '-out', 'int.csr');
-  writeFileSync(
-    join(dir, 'int.ext'),
-    'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n',
-  );
   // The team root signs the intermediate.
-  run(
-    ...'x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile int.ext -out int.pem'.split(
-      ' ',
-    ),
-  );
-  const intermediate = await CertificateAuthority.fromPem(
-    execFileSync('cat', [join(dir, 'int.pem')]).toString(),
-    execFileSync('cat', [join(dir, 'int.key')]).toString(),
-  );
+  const pod = pki.intermediate('int', root, { subject: '/CN=Pod intermediate' });
+  const intermediate = await CertificateAuthority.fromPem(pod.certPem, pod.keyPem);
   const chain = (await intermediate.issueLeaf('b.example')).certChainPem;
   t.equal(certsIn(chain), 2, 'intermediate CA: leaf then the intermediate');
   const [leaf, untrusted] = chain.split(/(?<=-----END CERTIFICATE-----\n)/);
@@ -134,12 +94,7 @@ t.test('the served chain holds the CA only when it is an intermediate the client
 });
 
 t.test('a CA key that does not match its certificate is refused', async (t) => {
-  const ca = opensslCa(mkdtempSync(join(tmpdir(), 'pp-ca-')), [
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-  ]);
+  const ca = opensslCa('ec-p256');
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     .privateKey.export({ format: 'pem', type: 'pkcs8' })
     .toString();

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import t, { type Test } from 'tap';
 import { EXIT } from '../../src/exit-codes.js';
 import { Journal } from '../../src/journal/journal.js';
-import { captureLogger } from '../journal/support/capture-logger.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { runCommand } from '../support/run-command.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { PROJECT_ROOT } from '../support/tools.js';

@@ -11,7 +11,8 @@ import { IN_TOTO_PAYLOAD_TYPE, type InTotoStatement } from '../../src/provenance
 import { FileSink } from '../../src/reporters/file-sink.js';
 import type { DsseEnvelope } from '../../src/signing/envelope.js';
 import { loadKeySigner } from '../../src/signing/key-signer.js';
-import { ecdsaKeyFiles, ed25519KeyFiles, tempDir } from '../signing/keys.js';
+import { ecdsaKeyFiles, ed25519KeyFiles } from '../signing/keys.js';
+import { makeTempDirSync } from '../support/temp-dir.js';
 import { statementFixture } from './statement-fixture.js';
 
 interface Run {
@@ -37,7 +38,7 @@ t.teardown(() => {
   keys.cleanup();
   otherKeys.cleanup();
 });
-const work = tempDir('pp-verify-');
+const work = makeTempDirSync('verify');
 const fixture = statementFixture({ tags: ['v1', 'latest'] });
 const reference = `${fixture.name}@sha256:${fixture.hex}`;
 
@@ -301,7 +302,7 @@ t.test('usage errors exit 2 and show usage; --help exits 0', async (t) => {
 });
 
 t.test('what the file sink writes, verify accepts', async (t) => {
-  const dir = tempDir('pp-verify-sink-');
+  const dir = makeTempDirSync('verify-sink');
   const sink = await FileSink.open({ directory: dir });
   const envelope = await signStatement(fixture.statement);
   await sink.deliver({ reportId: 'r1', kind: 'image', statement: fixture.statement, envelope });

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { REGISTRY_HOSTNAME } from '../../support/test-ca.js';
+import { REGISTRY_HOSTNAME } from '../../support/pki.js';
 import type { PodLab } from './pod-lab.js';
 
 /**

@@ -4,11 +4,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../support/free-port.js';
 import { httpsRequestOnce } from '../../support/https-request.js';
+import { REGISTRY_HOSTNAME } from '../../support/pki.js';
 import type { RunningRegistry } from '../../support/registry.js';
 import { RegistryClient } from '../../support/registry-client.js';
 import { parseRegistryLog } from '../../support/registry-log.js';
 import { stopChild } from '../../support/run-command.js';
-import { REGISTRY_HOSTNAME } from '../../support/test-ca.js';
 import { waitUntil } from '../../support/wait-until.js';
 import type { PodLab } from './pod-lab.js';
 

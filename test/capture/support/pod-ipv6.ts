@@ -1,10 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { REGISTRY_HOSTNAME } from '../../support/pki.js';
 import { type RunningProxy, startProxy } from '../../support/proxy.js';
 import { configYaml } from '../../support/registry.js';
 import { stopChild } from '../../support/run-command.js';
-import { REGISTRY_HOSTNAME } from '../../support/test-ca.js';
 import { requireTool } from '../../support/tools.js';
 import { waitUntil } from '../../support/wait-until.js';
 import { type PodLab, PROXY_UID, TRANSPARENT_PORT } from './pod-lab.js';

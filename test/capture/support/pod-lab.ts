@@ -2,11 +2,11 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createTestCa, REGISTRY_HOSTNAME, type TestCa } from '../../support/pki.js';
 import { type RunningProxy, startProxy } from '../../support/proxy.js';
 import { configYaml } from '../../support/registry.js';
 import { stopChild } from '../../support/run-command.js';
 import { makeTempDir } from '../../support/temp-dir.js';
-import { createTestCa, REGISTRY_HOSTNAME, type TestCa } from '../../support/test-ca.js';
 import { PROJECT_ROOT, requireTool } from '../../support/tools.js';
 import { waitUntil } from '../../support/wait-until.js';
 

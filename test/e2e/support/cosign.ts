@@ -1,7 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CommandResult, runCommand } from '../../support/run-command.js';
+import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 import type { StoredEnvelope } from './store-reader.js';
 
 /**
@@ -15,7 +15,7 @@ export async function cosignVerifiesAttestation(
   envelope: StoredEnvelope,
   artifact: Buffer,
 ): Promise<CommandResult> {
-  const home = await mkdtemp(join(tmpdir(), 'pp-e2e-cosign-'));
+  const home = (await makeTempDir('e2e-cosign')).path;
   try {
     const envelopePath = join(home, 'envelope.json');
     const artifactPath = join(home, 'artifact');
@@ -45,6 +45,6 @@ export async function cosignVerifiesAttestation(
       },
     );
   } finally {
-    await rm(home, { recursive: true, force: true });
+    await removeTempDir(home);
   }
 }

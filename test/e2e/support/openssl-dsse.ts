@@ -1,7 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../support/run-command.js';
+import { makeTempDir, removeTempDir } from '../../support/temp-dir.js';
 import type { StoredEnvelope } from './store-reader.js';
 
 export type KeyKind = 'ecdsa' | 'ed25519';
@@ -28,7 +28,7 @@ export async function opensslVerifiesEnvelope(
 ): Promise<{ ok: boolean; output: string }> {
   const signature = envelope.signatures[0];
   if (signature === undefined) return { ok: false, output: 'the envelope has no signature' };
-  const dir = await mkdtemp(join(tmpdir(), 'pp-e2e-openssl-'));
+  const dir = (await makeTempDir('e2e-openssl')).path;
   try {
     const paePath = join(dir, 'pae.bin');
     const sigPath = join(dir, 'sig.bin');
@@ -52,6 +52,6 @@ export async function opensslVerifiesEnvelope(
     const run = await runCommand('openssl', args, { timeoutMs: 30_000 });
     return { ok: run.code === 0, output: `${run.stdout}${run.stderr}`.trim() };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   }
 }

@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../support/free-port.js';
-import { stopChild } from '../../support/run-command.js';
-import { waitUntil } from '../../support/wait-until.js';
+import { startService, stopChild } from '../../support/run-command.js';
 import { cliPath } from './cli.js';
 
 export interface StoreProcessOptions {
@@ -32,7 +31,7 @@ export interface StoreProcess {
   isRunning(): boolean;
 }
 
-/** The store exited or never became healthy. */
+/** The store was asked to start twice (a start failure is the launcher's ServiceStartError). */
 export class StoreStartError extends Error {
   readonly code = 'ERR_TEST_STORE_START';
 }
@@ -64,37 +63,21 @@ export async function prepareStore(options: StoreProcessOptions): Promise<StoreP
     isRunning: () => alive(child),
     async start() {
       if (alive(child)) throw new StoreStartError('the store is already running');
-      const log = await open(logPath, 'a');
-      const started = spawn(process.execPath, args, { stdio: ['ignore', log.fd, log.fd] });
-      await log.close();
-      child = started;
-      try {
-        // A fresh PGlite directory is initialised in WebAssembly: tens of seconds on a busy machine.
-        const outcome = await waitUntil(
-          async () => {
-            if (!alive(started)) return 'exited';
-            const response = await fetch(`${url}/healthz`);
-            await response.arrayBuffer();
-            return response.status === 200 ? 'healthy' : undefined;
-          },
-          { what: `the store's /healthz on ${url}`, attempts: 1200, intervalMs: 50 },
-        );
-        if (outcome === 'exited') {
-          throw new StoreStartError(
-            `store exited (${started.exitCode ?? started.signalCode}): ${await tail(logPath)}`,
-          );
-        }
-      } catch (error) {
-        started.kill('SIGKILL');
-        throw error;
-      }
+      // A fresh PGlite directory is initialised in WebAssembly: tens of seconds on a busy machine.
+      child = await startService(process.execPath, args, {
+        logPath,
+        what: `the store's /healthz on ${url}`,
+        ready: async () => {
+          const response = await fetch(`${url}/healthz`);
+          await response.arrayBuffer();
+          return response.status === 200;
+        },
+        attempts: 1200,
+        intervalMs: 50,
+      });
     },
     async stop() {
       if (alive(child)) await stopChild(child);
     },
   };
-}
-
-async function tail(path: string): Promise<string> {
-  return (await readFile(path, 'utf8').catch(() => '')).slice(-3000);
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SYSTEM_CA_BUNDLE } from '../../support/pki.js';
 import { type CommandResult, runChecked, runCommand } from '../../support/run-command.js';
-import { SYSTEM_CA_BUNDLE } from '../../support/test-ca.js';
 import { PROJECT_ROOT, requireTool } from '../../support/tools.js';
 import { buildah, buildahUnchecked, IMAGE_STORAGE } from './image-storage.js';
 

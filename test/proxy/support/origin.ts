@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { testPki } from './test-pki.js';
+import { testPki } from '../../support/pki.js';
 
 export interface ReceivedRequest {
   method: string;

@@ -1,6 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { type RunningProxy, startProxy } from '../../../src/app/proxy-app.js';
 import { parseRunOptions } from '../../../src/config/options.js';
@@ -10,8 +8,9 @@ import type {
   TunnelRecord,
 } from '../../../src/http/completed-exchange.js';
 import { createLogger } from '../../../src/log/logger.js';
+import { testPki } from '../../support/pki.js';
 import { ALLOW_LOOPBACK_DESTINATIONS } from '../../support/proxy.js';
-import { testPki } from './test-pki.js';
+import { makeTempDirSync } from '../../support/temp-dir.js';
 
 export interface TestProxy {
   readonly proxy: RunningProxy;
@@ -47,7 +46,7 @@ export async function startTestProxy(
     continueRequestHash: null,
   }),
 ): Promise<TestProxy> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'pp-data-'));
+  const dataDir = makeTempDirSync('data');
   const options = parseRunOptions(
     [
       '--listen',

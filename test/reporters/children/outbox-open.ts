@@ -6,7 +6,7 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Outbox } from '../../../src/reporters/outbox.js';
-import { HttpReportSink } from '../../journal/support/http-report-sink.js';
+import { HttpReportSink } from '../support/http-report-sink.js';
 
 const [dir, storeUrl] = process.argv.slice(2);
 if (dir === undefined || storeUrl === undefined) throw new Error('usage: outbox-open.ts DIR STORE_URL');
