@@ -518,7 +518,12 @@ export class ExchangeForwarder {
     state.failure = { code: refusal.code, message: refusal.reason };
     this.#deps.metrics.refusals.inc({ code: refusal.code });
     req.resume();
-    this.#answerItself(res, state, refusal.status, refusal.code, refusal.body, refusal.contentType);
+    // No `Connection: close`: closing would destroy the socket while the client is still sending
+    // the body it has every right to send, and it would read a reset (EPIPE) instead of the 403.
+    // Kept alive, Node reads the rest of the body (discarded) before the next request.
+    this.#answerItself(res, state, refusal.status, refusal.code, refusal.body, refusal.contentType, {
+      keepAlive: true,
+    });
   }
 
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
@@ -620,6 +625,7 @@ export class ExchangeForwarder {
     code: string,
     body: string,
     contentType = 'text/plain; charset=utf-8',
+    { keepAlive = false }: { keepAlive?: boolean } = {},
   ): void {
     if (state.responseTap !== null || state.clientClosed || res.headersSent || res.destroyed) {
       res.destroy();
@@ -631,7 +637,7 @@ export class ExchangeForwarder {
       'content-type': contentType,
       'content-length': Buffer.byteLength(body),
       'x-provenance-proxy-error': code,
-      connection: 'close',
+      ...(keepAlive ? {} : { connection: 'close' }),
     });
     res.end(body);
   }

@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { type Assertions, assertRecordedExactly, repositories } from '../support/assert-recorded.js';
+import { tlsThroughProxy } from '../support/clients.js';
 import { buildSingleImageLayout } from '../support/fixture-images.js';
 import { httpsRequestOnce } from '../support/https-request.js';
 import { startLab } from '../support/lab.js';
@@ -133,6 +134,55 @@ t.test(
       log.filter((entry) => entry.path.includes('sneaky')),
       [],
       'the registry saw none of them',
+    );
+  },
+);
+
+t.test(
+  'a refusal answered mid-body keeps the connection: the client sends the rest, then asks again',
+  async (t) => {
+    // Closing after the 403 would destroy the socket while the client still sends its body; it
+    // would read a reset (EPIPE) instead of the answer, as it sometimes did under load.
+    const proxy = lab.proxy();
+    const [host, port] = open.host.split(':') as [string, string];
+    const socket = await tlsThroughProxy(
+      Number(new URL(proxy.url).port),
+      host,
+      Number(port),
+      proxy.trust.caPem,
+    );
+    t.teardown(() => socket.destroy());
+    let received = '';
+    const answers = (count: number) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if ((received.match(/HTTP\/1\.1 \d{3}/g) ?? []).length < count) return;
+          socket.off('data', onData);
+          resolve();
+        };
+        const onData = (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+          check();
+        };
+        socket.on('data', onData);
+        socket.once('close', () => reject(new Error(`closed after: ${received.slice(0, 400)}`)));
+        check();
+      });
+    const body = Buffer.alloc(1024 * 1024, 7);
+    socket.write(
+      `POST /v2/other/sneaky/blobs/uploads/ HTTP/1.1\r\nHost: ${open.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    socket.write(body.subarray(0, 64 * 1024));
+    await answers(1);
+    t.match(received, /^HTTP\/1\.1 403 /, 'refused before the body is all sent');
+    t.notMatch(received, /\r\nconnection: close\r\n/i, 'the refusal does not close the connection');
+    socket.write(body.subarray(64 * 1024));
+    socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${open.host}\r\n\r\n`);
+    await answers(2);
+    t.match(
+      received,
+      /HTTP\/1\.1 200 /,
+      'the next request on the same connection is answered by the registry',
     );
   },
 );
