@@ -47,6 +47,7 @@ import type { Signer } from '../signing/envelope.js';
 import { createEphemeralSigner, loadKeySigner } from '../signing/key-signer.js';
 import { parsePublicKeyPem } from '../signing/public-key.js';
 import { buildIdentityFromEnv, loadOrCreateInvocation } from './build-identity.js';
+import { openEgressRecords } from './egress-records.js';
 import { JournalAnchors } from './journal-anchors.js';
 import type { ExchangeStages } from './proxy-app.js';
 
@@ -87,6 +88,16 @@ export async function openBuildPipeline(
   const { registry, control } = ctx;
   const journal = await Journal.open({ dir: options.dataDir, name: 'observations.jsonl', logger, registry });
   const egress = new EgressTally();
+  // Egress-policy decisions and capture checks (issue 10): journaled, replayed, in the statement.
+  const egressRecords = openEgressRecords(options, {
+    egress,
+    control,
+    registry,
+    logger,
+    append: async (k, d) => {
+      await append(k, d);
+    },
+  });
   // Streamed: each observation is applied as it is read and its body (a parsed manifest) is
   // dropped at once; the record keeps only manifest facts, so a restart costs what the record
   // holds, not what the journal holds.
@@ -106,6 +117,7 @@ export async function openBuildPipeline(
     else if (entry.kind === 'build.finalized') finishedOn = (entry.data as { finishedOn: number }).finishedOn;
     else if (entry.kind === PUSH_ATTEMPT_KIND) unsettled.attempted(entry.data as PushAttempt);
     else if (entry.kind === PUSH_SETTLED_KIND) unsettled.settled((entry.data as PushAttempt).exchangeId);
+    else egressRecords.replay(entry.kind, entry.data);
   }
   // Pushes the last run stopped in the middle of (kill -9, OOM): the registry may hold them.
   // Settled before any traffic, so this run's exchange ids cannot meet the last run's.
@@ -181,6 +193,7 @@ export async function openBuildPipeline(
       // Ranges re-opened past the destination policy: a reader sees what the build could reach.
       allowDestination: options.allowDestination.map((c) => c.source),
       ...(options.pushAllow.length > 0 ? { pushAllow: options.pushAllow.map((r) => r.source) } : {}),
+      egressPolicy: { mode: options.egressPolicy, allow: options.egressAllow.map((p) => p.source) },
       // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
       signingKey: {
         keyid: signer.keyid,
@@ -197,6 +210,7 @@ export async function openBuildPipeline(
     ...baseContext,
     finishedOn: finished,
     egress: egress.summary(),
+    ...egressRecords.context(),
   });
 
   const signingFailures = new Counter({
@@ -426,6 +440,8 @@ export async function openBuildPipeline(
       void append('egress.refused', { ...refusal, at: Date.now() });
       logger.warn(refusal, 'destination refused by policy');
     },
+    onEgressDecision: (attempt) => egressRecords.onEgressDecision(attempt),
+    onCaptureEvent: (event) => egressRecords.onCaptureEvent(event),
     isHealthy: () => journalHealthy,
     readyDetails: () =>
       outbox

@@ -9,13 +9,14 @@ async function decisions(
   verdict: string,
 ): Promise<number> {
   const text = await proxy.proxy.registry.metrics();
-  const line = text
+  // One line per capture path (explicit, connect, transparent-…): the sum.
+  return text
     .split('\n')
-    .find(
+    .filter(
       (l) =>
         l.startsWith('provenance_proxy_egress_policy_decisions_total') && l.includes(`verdict="${verdict}"`),
-    );
-  return line ? Number(line.split(' ').at(-1)) : 0;
+    )
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
 t.test(
