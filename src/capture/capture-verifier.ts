@@ -15,7 +15,7 @@ export interface CaptureCheck {
   readonly at: number;
   readonly ok: boolean;
   readonly ruleSetHash: string;
-  /** Why it failed: `timeout`, `connect_failed: CODE`, `closed`. */
+  /** Why it failed: `timeout`, `connect_failed: CODE`, `proxy_uid_not_exempt`. */
   readonly reason?: string;
 }
 
@@ -52,19 +52,32 @@ export class CaptureVerifier {
   #timer: NodeJS.Timeout | null = null;
   #open = 0;
   #checking: Promise<CaptureCheck> | null = null;
+  /** Source ports of connections that arrived for the exemption probe during this check. */
+  #probeArrivals: number[] = [];
 
   constructor(opts: CaptureVerifierOptions) {
     this.#opts = opts;
   }
 
-  /** Whether a redirected connection's original destination is the canary's. */
+  /** Whether a redirected connection's original destination is the canary's (or the exemption probe's). */
   isCanary(destination: { address: string; port: number }): boolean {
-    return destination.address === this.#opts.canary.address && destination.port === this.#opts.canary.port;
+    const { address, port } = this.#opts.canary;
+    return (
+      destination.address === address && (destination.port === port || destination.port === probePort(port))
+    );
   }
 
   /** A connection that arrived redirected to the canary destination: the proxy's own, or forged. */
-  accept(socket: Socket): void {
+  accept(socket: Socket, destination: { port: number }): void {
     socket.on('error', () => socket.destroy());
+    if (destination.port !== this.#opts.canary.port) {
+      // Only the canary port is redirected for the proxy: its probe arriving means its UID is not
+      // exempt. Told from a build's connection to the same port by the source port (REDIRECT keeps it).
+      if (socket.remotePort !== undefined && this.#probeArrivals.length < MAX_OPEN_ARRIVALS)
+        this.#probeArrivals.push(socket.remotePort);
+      socket.destroy();
+      return;
+    }
     if (this.#open >= MAX_OPEN_ARRIVALS) {
       socket.destroy();
       return;
@@ -116,7 +129,19 @@ export class CaptureVerifier {
   async #runCheck(): Promise<CaptureCheck> {
     const nonce = randomBytes(16).toString('hex');
     const { canary, ruleSetHash, timeoutMs } = this.#opts;
-    const failure = await new Promise<string | null>((resolve) => {
+    // The exemption probe: a port next to the canary's, which rules made for the proxy's UID
+    // leave alone for it. Rules that exempt another UID redirect it (and the canary, through
+    // the catch-all): the proxy's own upstream connections would loop into itself. Sent first;
+    // a redirected connection arrives at once, sooner than the canary's round trip ends.
+    this.#probeArrivals = [];
+    const probe = net.connect({ host: canary.address, port: probePort(canary.port) });
+    // Its port is read at connect: the arrival side closes it at once, and a closed socket has none.
+    let probeLocalPort: number | undefined;
+    probe.once('connect', () => {
+      probeLocalPort = probe.localPort;
+    });
+    probe.on('error', () => probe.destroy());
+    const canaryFailure = await new Promise<string | null>((resolve) => {
       let socket: Socket | undefined;
       const done = (reason: string | null) => {
         clearTimeout(timer);
@@ -132,6 +157,9 @@ export class CaptureVerifier {
       socket.on('connect', () => socket?.write(`${CANARY_MAGIC} ${ruleSetHash} ${nonce}\n`));
       socket.on('error', (error: NodeJS.ErrnoException) => done(`connect_failed: ${error.code ?? 'error'}`));
     });
+    const probeArrived = probeLocalPort !== undefined && this.#probeArrivals.includes(probeLocalPort);
+    probe.destroy();
+    const failure = canaryFailure ?? (probeArrived ? 'proxy_uid_not_exempt' : null);
     const check: CaptureCheck =
       failure === null
         ? { at: Date.now(), ok: true, ruleSetHash }
@@ -154,4 +182,9 @@ export class CaptureVerifier {
     );
     this.#opts.onEvent({ type: 'forged', at: Date.now(), reason });
   }
+}
+
+/** The exemption probe's port: next to the canary's, never redirected for the proxy's UID. */
+function probePort(canaryPort: number): number {
+  return canaryPort === 65_535 ? 1024 : canaryPort + 1;
 }

@@ -262,6 +262,44 @@ if (!isRoot()) {
   );
 
   t.test(
+    'rules re-applied for another UID mid-build: the exemption probe comes back, the check fails',
+    async (t) => {
+      const lab = await startPodLab('claim-uid', (fn) => t.teardown(fn), {
+        proxyArgs: ['--capture-check-interval', '2s'],
+      });
+      await waitUntil(async () => (await captureView(lab)).egressComplete, {
+        what: 'the claim',
+        attempts: 100,
+        intervalMs: 200,
+      });
+      // Exempting the build's UID instead: the proxy's canary now comes back through the catch-all.
+      const reapplied = lab.inPod([
+        process.execPath,
+        join(PROJECT_ROOT, 'dist/cli/main.js'),
+        'capture-rules',
+        '--proxy-uid',
+        '1000',
+        '--transparent-port',
+        String(TRANSPARENT_PORT),
+        '--apply',
+      ]);
+      t.equal(reapplied.status, 0, reapplied.stderr);
+      const failed = await waitUntil(
+        async () => {
+          const checks = (await journalKinds(lab.proxy, 'capture.check')) as {
+            ok: boolean;
+            reason?: string;
+          }[];
+          return checks.find((c) => !c.ok) ?? false;
+        },
+        { what: 'a failed check', attempts: 100, intervalMs: 200 },
+      );
+      t.equal(failed.reason, 'proxy_uid_not_exempt');
+      t.equal((await captureView(lab)).egressComplete, false);
+    },
+  );
+
+  t.test(
     'rules made for another configuration: the canary never comes back, and forged canaries do not make the claim',
     async (t) => {
       // The proxy reads resolvers capture-rules did not: it expects another rule set, as it would
