@@ -262,15 +262,46 @@ if (!isRoot()) {
   );
 
   t.test(
-    'rules re-applied for another UID mid-build: the exemption probe comes back, the check fails',
+    'audit flags a transparent request and lets it through; rules re-applied for another UID: the exemption probe comes back, the check fails',
     async (t) => {
       const lab = await startPodLab('claim-uid', (fn) => t.teardown(fn), {
-        proxyArgs: ['--capture-check-interval', '2s'],
+        proxyArgs: [
+          '--capture-check-interval',
+          '2s',
+          '--egress-policy',
+          'audit',
+          '--egress-allow',
+          'registry.test',
+        ],
       });
       await waitUntil(async () => (await captureView(lab)).egressComplete, {
         what: 'the claim',
         attempts: 100,
         intervalMs: 200,
+      });
+      // Audit on the transparent path: the request reaches its destination, and is flagged.
+      const sentinel = await startSentinel(lab, [9080], t);
+      lab.build(['curl', '-sS', '-m', '3', '-o', '/dev/null', `http://${lab.registryIp}:9080/audited`]);
+      await waitUntil(async () => (await sentinel.seen()).includes('GET /audited'), {
+        what: 'the audited request at its destination',
+        attempts: 50,
+        intervalMs: 100,
+      });
+      const flagged = await waitUntil(
+        async () => {
+          const found = await journalKinds(lab.proxy, 'egress.policy');
+          return found.length > 0 ? found : false;
+        },
+        { what: 'the flag journaled', attempts: 50, intervalMs: 100 },
+      );
+      t.match(flagged, [
+        { hostname: lab.registryIp, port: 9080, capturedBy: 'transparent-http', verdict: 'flag' },
+      ]);
+      t.equal(await policyDecisionCount(lab.proxy, 'flag', 'transparent-http'), 1);
+      t.match(egressAnnotations(await lab.proxy.provenance())['policyDecisions'], {
+        mode: 'audit',
+        flagged: 1,
+        destinations: [{ destination: `${lab.registryIp}:9080`, flagged: 1 }],
       });
       // Exempting the build's UID instead: the proxy's canary now comes back through the catch-all.
       const reapplied = lab.inPod([
