@@ -30,6 +30,7 @@ import {
 import { type EgressHost, EgressTally } from '../provenance/egress-summary.js';
 import { reportableOutputs } from '../provenance/reportable.js';
 import {
+  BYPRODUCT_URNS,
   buildStatement,
   imageStatement,
   type StatementContext,
@@ -551,6 +552,12 @@ function buildReportId(invocationId: string, statement: InTotoStatement): string
   const content = {
     subjects: statement.subject.map((s) => [s.name, s.digest, s.annotations ?? null]),
     inputs: (statement.predicate.buildDefinition.resolvedDependencies ?? []).map((d) => [d.uri, d.digest]),
+    // A claim withdrawn after a finalize is news: the last report must not keep claiming it.
+    egressComplete: (
+      statement.predicate.runDetails.byproducts?.find((b) => b.uri === BYPRODUCT_URNS.egress)?.annotations?.[
+        'capture'
+      ] as { egressComplete?: boolean } | undefined
+    )?.egressComplete,
   };
   const digest = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
   return `build-${invocationId}-${digest}`;

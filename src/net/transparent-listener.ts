@@ -22,7 +22,7 @@ export interface TransparentListenerOptions {
 
 export interface CanaryReceiver {
   isCanary(destination: OriginalDestination): boolean;
-  accept(socket: Socket): void;
+  accept(socket: Socket, destination: OriginalDestination): void;
 }
 
 /**
@@ -67,7 +67,7 @@ export class TransparentListener {
     }
     const canary = destination === null ? null : (this.#opts.canary?.() ?? null);
     if (destination === null) this.#refuse(socket, 'not_redirected');
-    else if (canary?.isCanary(destination)) canary.accept(socket);
+    else if (canary?.isCanary(destination)) canary.accept(socket, destination);
     else if (this.#isSelf(socket, destination)) this.#refuse(socket, 'destination_is_proxy');
     else this.#opts.accept(socket, destination);
   }
