@@ -219,7 +219,8 @@ async function startLocked(
     proxyAddress.port,
     ...(transparentAddress ? [transparentAddress.port] : []),
   );
-  if (transparentAddress) {
+  // 0s turns the checks off: no canary leaves (a bench or a host without the rules), and no claim.
+  if (transparentAddress && options.captureCheckIntervalMs > 0) {
     verifier = startCaptureVerifier(options, transparentAddress.port, stages, logger);
     // Before ready: build containers start after the first check, so it covers the whole build.
     await verifier.check();

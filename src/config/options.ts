@@ -53,7 +53,7 @@ export interface RunOptions {
   readonly registryAuth: string | null;
   /** `--attach-attestations`: store each signed image statement in the image's repository (cosign's `.att` tag). */
   readonly attachAttestations: boolean;
-  /** Capture checks (issue 10): how often the proxy sends its canary through the capture rules; 0 = at start only. */
+  /** Capture checks (issue 10): how often the proxy sends its canary through the capture rules; 0 = never (no canary traffic, no claim). */
   readonly captureCheckIntervalMs: number;
   /** The resolv.conf `capture-rules` read: the proxy computes the same rule set to know its canary. */
   readonly captureResolvConf: string;
@@ -347,7 +347,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     flag: 'capture-check-interval',
     kind: 'duration',
     default: '30s',
-    help: 'with --transparent-listen: send the capture canary through the capture rules at start and this often; a missed canary withdraws the "egress complete" claim (0s: at start only, and no claim)',
+    help: 'with --transparent-listen: send the capture canary through the capture rules at start and this often; a missed canary withdraws the "egress complete" claim (0s: no checks at all, no canary traffic, and no claim)',
   },
   {
     key: 'captureResolvConf',

@@ -141,9 +141,8 @@ export class CaptureRecord {
       return 'explicit capture only: connections that do not use the proxy variables are not seen';
     if (this.#failed > 0) return 'a capture check failed: the rules were not live for the whole build';
     if (this.#rulesChanged) return 'the capture rule set changed during the build';
+    if (this.intervalMs <= 0) return 'capture checks are off (--capture-check-interval 0s)';
     if (this.#passed === 0) return 'the capture rules were never verified by a canary';
-    if (this.intervalMs <= 0)
-      return 'the capture rules were checked at start only (--capture-check-interval 0s)';
     return null;
   }
 
