@@ -6,9 +6,11 @@ import { Journal } from '../journal/journal.js';
 import { OBSERVATIONS_JOURNAL } from '../journal/journal-names.js';
 import { OciMetrics } from '../oci/metrics.js';
 import { createOciStage } from '../oci/oci-stage.js';
+import { EgressTally } from '../provenance/egress-summary.js';
 import { Outbox } from '../reporters/outbox.js';
 import { loadOrCreateInvocation } from './build-identity.js';
 import { registerControlRoutes } from './control-routes.js';
+import { openEgressRecords } from './egress-records.js';
 import { JournalAnchors, refuseRewrittenJournal } from './journal-anchors.js';
 import { ObservationRecorder } from './observation-recorder.js';
 import { appendObservation } from './observation-records.js';
@@ -35,8 +37,17 @@ export async function openBuildPipeline(
 ): Promise<ExchangeStages> {
   const { registry, control } = ctx;
   const journal = await Journal.open({ dir: options.dataDir, name: OBSERVATIONS_JOURNAL, logger, registry });
-  const replayed = await replayObservations(journal, logger, registry);
-  const { record, egress } = replayed;
+  const egress = new EgressTally();
+  // Egress-policy decisions and capture checks (issue 10): journaled, replayed, in the statement.
+  const egressRecords = openEgressRecords(options, {
+    egress,
+    control,
+    registry,
+    logger,
+    append: (kind, data) => recorder.record(kind, data),
+  });
+  const replayed = await replayObservations(journal, logger, registry, { egress, egressRecords });
+  const { record } = replayed;
 
   const signer = await openSigner(options, logger);
   const sinks = await openSinks(
@@ -86,7 +97,7 @@ export async function openBuildPipeline(
     outbox,
     sinkNames: sinks.map((s) => s.name),
     invocationId: invocation.invocationId,
-    context: statementContexts(options, signer, invocation, egress),
+    context: statementContexts(options, signer, invocation, egress, egressRecords),
     finishedOn: replayed.finishedOn,
     settle: () => recorder.settled(),
     logger,
@@ -116,6 +127,8 @@ export async function openBuildPipeline(
     onExchange: (exchange) => recorder.exchange(exchange, oci.accept(exchange)),
     onTunnel: (tunnel) => recorder.tunnel(tunnel),
     onRefusedDestination: (refusal) => recorder.refusedDestination(refusal),
+    onEgressDecision: (attempt) => egressRecords.onEgressDecision(attempt),
+    onCaptureEvent: (event) => egressRecords.onCaptureEvent(event),
     isHealthy: () => recorder.healthy,
     readyDetails: () =>
       outbox

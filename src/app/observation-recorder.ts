@@ -103,6 +103,11 @@ export class ObservationRecorder {
     this.#o.logger.warn(refusal, 'destination refused by policy');
   }
 
+  /** Journals a record another stage owns (egress-policy decisions, capture checks); resolves once durable. */
+  record<K extends ObservationKind>(kind: K, data: ObservationData[K]): Promise<void> {
+    return this.#append(kind, data);
+  }
+
   /** Resolves once everything taken in is in the record and the egress tallies are journaled. */
   async settled(): Promise<void> {
     await Promise.all(this.#inFlight);

@@ -16,6 +16,8 @@ import { expectShape, nested, oneOf, type RecordShape } from '../journal/record-
 import type { DestinationRefusal } from '../net/destination-policy.js';
 import type { OciEvent } from '../oci/events.js';
 import { PUSH_ATTEMPT_KIND, PUSH_SETTLED_KIND, type PushAttempt } from '../oci/push-attempts.js';
+import type { CaptureCheckLine } from '../provenance/capture-summary.js';
+import type { EgressAttempt, EgressCapture } from '../provenance/egress-decisions.js';
 import type { EgressHost } from '../provenance/egress-summary.js';
 import type { DsseEnvelope } from '../signing/envelope.js';
 
@@ -43,6 +45,12 @@ export interface ObservationData {
   readonly 'attestation.attached': AttachedAttestation;
   /** The signed chain head (journal/journal-anchor.ts). */
   readonly 'journal.anchor': { readonly envelope: DsseEnvelope };
+  /** The egress policy flagged or refused an attempt (provenance/egress-decisions.ts). */
+  readonly 'egress.policy': EgressAttempt;
+  /** A capture check: the canary came back through the rules, or did not (provenance/capture-summary.ts). */
+  readonly 'capture.check': CaptureCheckLine;
+  /** A connection to the canary destination that was not the proxy's canary. */
+  readonly 'capture.forged': { readonly at: number; readonly reason: string };
 }
 
 export type ObservationKind = keyof ObservationData;
@@ -62,6 +70,9 @@ export const OBSERVATION_VERSIONS = {
   'push.settled': 1,
   'attestation.attached': 1,
   'journal.anchor': 1,
+  'egress.policy': 1,
+  'capture.check': 1,
+  'capture.forged': 1,
 } as const satisfies Record<ObservationKind, number>;
 
 /** A record as read: its kind, the version its line was written at, and its data (current shape). */
@@ -139,6 +150,28 @@ const DECODERS: { readonly [K in Exclude<ObservationKind, 'oci'>]: Decoders<Obse
       layerDigest: 'string',
       alreadyPresent: 'boolean',
     }),
+  ),
+  'egress.policy': v1((data) =>
+    shaped<EgressAttempt>(data, {
+      at: 'number',
+      hostname: 'string',
+      port: 'number',
+      capturedBy: oneOf<EgressCapture>({
+        explicit: true,
+        connect: true,
+        'transparent-tls': true,
+        'transparent-http': true,
+        'transparent-blind': true,
+      }),
+      verdict: oneOf<EgressAttempt['verdict']>({ refuse: true, flag: true }),
+      rule: 'string',
+    }),
+  ),
+  'capture.check': v1((data) =>
+    shaped<CaptureCheckLine>(data, { at: 'number', ok: 'boolean', ruleSetHash: 'string', reason: 'string?' }),
+  ),
+  'capture.forged': v1((data) =>
+    shaped<ObservationData['capture.forged']>(data, { at: 'number', reason: 'string' }),
   ),
   [ANCHOR_KIND]: v1((data) =>
     shaped<ObservationData['journal.anchor']>(data, {

@@ -5,6 +5,7 @@ import type { JournalRecordError } from '../journal/journal-errors.js';
 import { outcomeUnknownAfterRestart, UnsettledAttempts } from '../oci/push-attempts.js';
 import { EgressTally } from '../provenance/egress-summary.js';
 import { BuildRecord } from '../record/build-record.js';
+import type { EgressRecords } from './egress-records.js';
 import { appendObservation, readObservation } from './observation-records.js';
 
 /** The build as the observation journal tells it, rebuilt at start. */
@@ -32,6 +33,12 @@ export async function replayObservations(
   journal: Journal,
   logger: Logger,
   registry: Registry,
+  stages: {
+    /** The tally to replay egress into (one is made when not given). */
+    readonly egress?: EgressTally;
+    /** Egress-policy decisions and capture checks (app/egress-records.ts). */
+    readonly egressRecords?: Pick<EgressRecords, 'replay'>;
+  } = {},
   now: () => number = Date.now,
 ): Promise<ReplayedBuild> {
   const unreadableTotal = new Counter({
@@ -41,7 +48,7 @@ export async function replayObservations(
     registers: [registry],
   });
   const record = new BuildRecord();
-  const egress = new EgressTally();
+  const egress = stages.egress ?? new EgressTally();
   const unsettled = new UnsettledAttempts();
   let stamp: { finishedOn: number; recordSize: number } | null = null;
   let unreadable = 0;
@@ -83,6 +90,11 @@ export async function replayObservations(
         break;
       case 'push.settled':
         unsettled.settled(line.data.exchangeId);
+        break;
+      case 'egress.policy':
+      case 'capture.check':
+      case 'capture.forged':
+        stages.egressRecords?.replay(line);
         break;
       case 'attestation.attached':
       case 'journal.anchor':

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { captureRuleSet, resolversOf } from '../capture/capture-rules.js';
+import { type CaptureEvent, CaptureVerifier } from '../capture/capture-verifier.js';
 import type { RunOptions } from '../config/options.js';
 import { ControlServer } from '../control/control-server.js';
 import { loadControlReadToken, loadOrCreateControlToken } from '../control/control-token.js';
@@ -19,7 +21,7 @@ import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { DestinationPolicy, type DestinationRefusal } from '../net/destination-policy.js';
-import { EgressPolicy } from '../net/egress-policy.js';
+import { type EgressAttempt, EgressPolicy } from '../net/egress-policy.js';
 import { ProxyListener } from '../net/proxy-listener.js';
 import { TransparentListener } from '../net/transparent-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';
@@ -34,6 +36,10 @@ export interface ExchangeStages {
   readonly onTunnel: (record: TunnelRecord) => void;
   /** A connection the destination policy refused (journaled, counted in the statement's egress). */
   readonly onRefusedDestination?: (refusal: DestinationRefusal) => void;
+  /** An attempt the egress policy flagged or refused (journaled, listed in the statement). */
+  readonly onEgressDecision?: (attempt: EgressAttempt) => void;
+  /** A capture check's result, or a connection posing as the canary (journaled; the completeness claim). */
+  readonly onCaptureEvent?: (event: CaptureEvent) => void;
   /** false when a later stage can no longer do its job (e.g. the journal failed); /readyz says so. */
   readonly isHealthy?: () => boolean;
   /** Lines /readyz adds without turning unready (reports failing auth). */
@@ -164,6 +170,7 @@ async function startLocked(
         { egress: attempt },
         `egress outside --egress-allow ${attempt.verdict === 'refuse' ? 'refused' : 'flagged'}`,
       );
+      stages.onEgressDecision?.(attempt);
     }),
     forwarder,
     leaves,
@@ -182,8 +189,10 @@ async function startLocked(
         ownPorts: () => ownPorts,
         metrics,
         logger,
+        canary: () => verifier,
       })
     : null;
+  let verifier: CaptureVerifier | null = null;
 
   if (options.caCertOut) writePublic(options.caCertOut, ca.certPem);
   // SSL_CERT_FILE replaces a client's roots (Go, OpenSSL): give build containers a bundle
@@ -210,6 +219,13 @@ async function startLocked(
     proxyAddress.port,
     ...(transparentAddress ? [transparentAddress.port] : []),
   );
+  // 0s turns the checks off: no canary leaves (a bench or a host without the rules), and no claim.
+  if (transparentAddress && options.captureCheckIntervalMs > 0) {
+    verifier = startCaptureVerifier(options, transparentAddress.port, stages, logger);
+    // Before ready: build containers start after the first check, so it covers the whole build.
+    await verifier.check();
+    verifier.start();
+  }
   ready = true;
 
   return {
@@ -225,6 +241,7 @@ async function startLocked(
     async shutdown(graceMs: number) {
       const deadlineAt = Date.now() + graceMs;
       ready = false;
+      verifier?.stop();
       const stopped = Promise.all([listener.stopAccepting(), transparent?.stopAccepting()]);
       const sealed = (stages.seal?.() ?? Promise.resolve()).catch((error: unknown) => {
         logger.error({ err: error }, 'could not seal the build statement at shutdown');
@@ -250,6 +267,42 @@ async function startLocked(
       return { drained: outcome === 'idle' };
     },
   };
+}
+
+/**
+ * The rule set `capture-rules` applied for this proxy, computed the same way (its UID, its
+ * transparent port, the pod's resolvers): its hash is what the statement names, its canary
+ * destination what the checks connect to.
+ */
+function startCaptureVerifier(
+  options: RunOptions,
+  transparentPort: number,
+  stages: ExchangeStages,
+  logger: Logger,
+): CaptureVerifier {
+  let resolvConf = '';
+  try {
+    resolvConf = readFileSync(options.captureResolvConf, 'utf8');
+  } catch (error) {
+    // The rule set then names no resolver: unless capture-rules saw none either, checks fail.
+    logger.error(
+      { err: error, path: options.captureResolvConf },
+      'cannot read the resolv.conf of the capture rules',
+    );
+  }
+  const rules = captureRuleSet({
+    proxyUid: process.getuid?.() ?? -1,
+    transparentPort,
+    resolvers: resolversOf(resolvConf),
+  });
+  return new CaptureVerifier({
+    ruleSetHash: rules.hash,
+    canary: rules.canary,
+    intervalMs: options.captureCheckIntervalMs,
+    timeoutMs: 3_000,
+    onEvent: (event) => stages.onCaptureEvent?.(event),
+    logger,
+  });
 }
 
 function writePublic(path: string, text: string): void {

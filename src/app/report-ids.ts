@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BYPRODUCT_URNS } from '../provenance/statement.js';
 import type { InTotoStatement } from '../provenance/statement-types.js';
 import type { ResolvedImage } from '../record/resolve-images.js';
 
@@ -22,6 +23,12 @@ export function buildReportId(invocationId: string, statement: InTotoStatement):
   const content = {
     subjects: statement.subject.map((s) => [s.name, s.digest, s.annotations ?? null]),
     inputs: (statement.predicate.buildDefinition.resolvedDependencies ?? []).map((d) => [d.uri, d.digest]),
+    // A claim withdrawn after a finalize is news: the last report must not keep claiming it.
+    egressComplete: (
+      statement.predicate.runDetails.byproducts?.find((b) => b.uri === BYPRODUCT_URNS.egress)?.annotations?.[
+        'capture'
+      ] as { egressComplete?: boolean } | undefined
+    )?.egressComplete,
   };
   return `build-${invocationId}-${sha256Hex(JSON.stringify(content)).slice(0, 16)}`;
 }

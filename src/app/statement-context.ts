@@ -5,6 +5,7 @@ import type { EgressTally } from '../provenance/egress-summary.js';
 import { type StatementContext, validateStatementContext } from '../provenance/statement.js';
 import type { Signer } from '../signing/envelope.js';
 import { buildIdentityFromEnv } from './build-identity.js';
+import type { EgressRecords } from './egress-records.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -16,6 +17,7 @@ export function statementContexts(
   signer: Signer,
   invocation: { invocationId: string; startedOn: number },
   egress: EgressTally,
+  egressRecords: Pick<EgressRecords, 'context'>,
 ): (finishedOn: number | null) => StatementContext {
   const base = validateStatementContext({
     builderId: options.builderId,
@@ -28,6 +30,7 @@ export function statementContexts(
       // Ranges re-opened past the destination policy: a reader sees what the build could reach.
       allowDestination: options.allowDestination.map((c) => c.source),
       ...(options.pushAllow.length > 0 ? { pushAllow: options.pushAllow.map((r) => r.source) } : {}),
+      egressPolicy: { mode: options.egressPolicy, allow: options.egressAllow.map((p) => p.source) },
       // An ephemeral key proves nothing beyond this pod; publishing it here lets a reader see that.
       signingKey: {
         keyid: signer.keyid,
@@ -40,7 +43,7 @@ export function statementContexts(
     startedOn: invocation.startedOn,
     egress: egress.summary(),
   });
-  return (finishedOn) => ({ ...base, finishedOn, egress: egress.summary() });
+  return (finishedOn) => ({ ...base, finishedOn, egress: egress.summary(), ...egressRecords.context() });
 }
 
 /** Digest of the effective configuration, recorded as internalParameters; paths only, never secrets. */

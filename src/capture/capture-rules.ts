@@ -32,7 +32,22 @@ export interface CaptureRuleSet {
   readonly ipv6: FamilyRules;
   /** sha256 over both families' expected lines and hooks: names the rule set in provenance. */
   readonly hash: string;
+  /** Where the proxy sends its canary: redirected only while this very rule set is live. */
+  readonly canary: CaptureCanary;
 }
+
+/**
+ * The canary destination: a TEST-NET-1 address (never routed on the internet) and a port
+ * derived from the rest of the rule set's hash. Its rule sits AHEAD of the proxy UID's
+ * exemption, so the proxy itself can send the canary through the rules; a rule set made for
+ * another UID, port or resolvers redirects another port, and the proxy's canary goes nowhere.
+ */
+export interface CaptureCanary {
+  readonly address: string;
+  readonly port: number;
+}
+
+export const CANARY_ADDRESS = '192.0.2.254';
 
 export const CHAIN = { output: 'PP_OUTPUT', prerouting: 'PP_PREROUTING', filter: 'PP_FILTER' } as const;
 
@@ -53,17 +68,22 @@ const HOOKS: readonly Hook[] = [
  * and any other datagram egress would go around a TCP proxy.
  */
 export function captureRuleSet(input: CaptureRuleInput): CaptureRuleSet {
-  const ipv4 = familyRules(4, input);
-  const ipv6 = familyRules(6, input);
-  const hash = createHash('sha256')
+  const base = rulesHash(familyRules(4, input, null), familyRules(6, input, null));
+  const canary = { address: CANARY_ADDRESS, port: 1024 + (Number.parseInt(base.slice(0, 8), 16) % 64_000) };
+  const ipv4 = familyRules(4, input, canary);
+  const ipv6 = familyRules(6, input, null);
+  return { ipv4, ipv6, hash: `sha256:${rulesHash(ipv4, ipv6)}`, canary };
+}
+
+function rulesHash(ipv4: FamilyRules, ipv6: FamilyRules): string {
+  return createHash('sha256')
     .update(
       JSON.stringify([ipv4.expected, ipv6.expected, HOOKS.map((h) => `${h.table}:${h.chain}:${h.target}`)]),
     )
     .digest('hex');
-  return { ipv4, ipv6, hash: `sha256:${hash}` };
 }
 
-function familyRules(family: 4 | 6, input: CaptureRuleInput): FamilyRules {
+function familyRules(family: 4 | 6, input: CaptureRuleInput, canary: CaptureCanary | null): FamilyRules {
   const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
   const hostBits = family === 4 ? 32 : 128;
   const resolvers = input.resolvers.filter((r) => (family === 4 ? isIPv4(r) : isIPv6(r)));
@@ -71,6 +91,10 @@ function familyRules(family: 4 | 6, input: CaptureRuleInput): FamilyRules {
   const nat = [
     `-A ${CHAIN.output} -o lo -j RETURN`,
     `-A ${CHAIN.output} -d ${loopback} -j RETURN`,
+    // Ahead of the exemption: the proxy's own canary must go through the rules.
+    ...(canary === null
+      ? []
+      : [`-A ${CHAIN.output} -d ${canary.address}/32 -p tcp -m tcp --dport ${canary.port} ${redirect}`]),
     `-A ${CHAIN.output} -m owner --uid-owner ${input.proxyUid} -j RETURN`,
     `-A ${CHAIN.output} -p tcp ${redirect}`,
     `-A ${CHAIN.prerouting} -p tcp -m addrtype ! --dst-type LOCAL ${redirect}`,

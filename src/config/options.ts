@@ -51,6 +51,10 @@ export interface RunOptions {
   readonly registryAuth: string | null;
   /** `--attach-attestations`: store each signed image statement in the image's repository (cosign's `.att` tag). */
   readonly attachAttestations: boolean;
+  /** Capture checks (issue 10): how often the proxy sends its canary through the capture rules; 0 = never (no canary traffic, no claim). */
+  readonly captureCheckIntervalMs: number;
+  /** The resolv.conf `capture-rules` read: the proxy computes the same rule set to know its canary. */
+  readonly captureResolvConf: string;
 }
 
 /**
@@ -313,6 +317,21 @@ export const RUN_OPTIONS: readonly OptionRow<keyof RunOptions>[] = [
     kind: 'switch',
     default: 'false',
     help: 'after each acknowledged push, store the signed per-image statement in its repository under sha256-<hex>.att (cosign verify-attestation --type slsaprovenance1 finds it), with --registry-auth credentials where the registry has some',
+  },
+  // Capture checks (issue 10): with --transparent-listen, the canary that proves the rules are live.
+  {
+    key: 'captureCheckIntervalMs',
+    flag: 'capture-check-interval',
+    kind: 'duration',
+    default: '30s',
+    help: 'with --transparent-listen: send the capture canary through the capture rules at start and this often; a missed canary withdraws the "egress complete" claim (0s: no checks at all, no canary traffic, and no claim)',
+  },
+  {
+    key: 'captureResolvConf',
+    flag: 'capture-resolv-conf',
+    kind: 'path',
+    default: '/etc/resolv.conf',
+    help: 'the resolv.conf capture-rules read (its resolvers are part of the rule set the proxy checks)',
   },
 ];
 

@@ -21,6 +21,8 @@ export const CA_CERT = `${CA_DIR}/ca.crt`;
 /** System roots + the pod CA: SSL_CERT_FILE replaces the system roots for Go and OpenSSL. */
 export const CA_BUNDLE = `${CA_DIR}/bundle.pem`;
 const DATA_DIR = '/var/lib/provenance-proxy';
+/** Where the capture rules REDIRECT the pod's TCP (transparent mode): the capture container and the sidecar agree on it. */
+export const TRANSPARENT_PORT = 15001;
 const SECRET_DIR = '/etc/provenance-proxy';
 
 /** Trust for common clients, whatever the mode. */
@@ -123,6 +125,8 @@ function sidecarArgs(config: InjectorConfig): string[] {
     ...(secrets.registryCredentials ? [`--registry-auth=${SECRET_DIR}/registry/.dockerconfigjson`] : []),
     ...config.policy.intercept.map((p) => `--intercept=${p}`),
     ...config.policy.tunnel.map((p) => `--tunnel=${p}`),
+    // The port the capture rules redirect to; the proxy checks those rules with its canary.
+    ...(config.mode === 'transparent' ? [`--transparent-listen=[::]:${TRANSPARENT_PORT}`] : []),
   ];
 }
 
@@ -185,8 +189,7 @@ export function captureContainer(config: InjectorConfig): Container {
           'capture-rules',
           '--apply',
           `--proxy-uid=${config.proxyUid}`,
-          `--proxy-port=${config.proxyPort}`,
-          `--control-port=${config.controlPort}`,
+          `--transparent-port=${TRANSPARENT_PORT}`,
         ];
   return {
     name: CAPTURE_NAME,

@@ -241,6 +241,13 @@ export class ProxyListener {
       socket.end(refusalAnswer(refusal));
       return;
     }
+    // An Upgrade is egress like any request: without this a WebSocket would walk past enforce.
+    if (
+      this.#opts.egressPolicy.decide(target.upstream.hostname, target.upstream.port, 'explicit') === 'refuse'
+    ) {
+      socket.end(egressRefusal(target.upstream.authority));
+      return;
+    }
     this.#opts.forwarder.upgrade(req, socket, head, target.upstream, target.originTarget);
   }
 
@@ -290,7 +297,7 @@ export class ProxyListener {
       return;
     }
     const { hostname, port } = authority;
-    if (this.#opts.egressPolicy.decide(hostname, port, 'explicit') === 'refuse') {
+    if (this.#opts.egressPolicy.decide(hostname, port, 'connect') === 'refuse') {
       client.end(egressRefusal(authority.text));
       return;
     }
@@ -418,7 +425,7 @@ export class ProxyListener {
         const sni = clientHelloServerName(first);
         const hostname = typeof sni === 'string' ? sni : address;
         const authority = hostname === address ? ipAuthority : `${hostname}:${port}`;
-        if (this.#opts.egressPolicy.decide(hostname, port, 'transparent') === 'refuse') {
+        if (this.#opts.egressPolicy.decide(hostname, port, 'transparent-tls') === 'refuse') {
           client.destroy();
           return;
         }
@@ -453,7 +460,7 @@ export class ProxyListener {
         client.resume();
         return;
       }
-      if (this.#opts.egressPolicy.decide(address, port, 'transparent') === 'refuse') {
+      if (this.#opts.egressPolicy.decide(address, port, 'transparent-blind') === 'refuse') {
         client.destroy();
         return;
       }
@@ -481,7 +488,7 @@ export class ProxyListener {
     }
     if (target.scheme === 'http' && target.connectAddress !== undefined) {
       const upstream = transparentHttpTarget(req.headers.host, target);
-      if (this.#opts.egressPolicy.decide(upstream.hostname, upstream.port, 'transparent') === 'refuse')
+      if (this.#opts.egressPolicy.decide(upstream.hostname, upstream.port, 'transparent-http') === 'refuse')
         refuseEgress(res, upstream.authority);
       else this.#opts.forwarder.forward(req, res, upstream, raw);
       return;
@@ -503,6 +510,13 @@ export class ProxyListener {
       return;
     }
     const upstream = transparentHttp ? transparentHttpTarget(req.headers.host, target) : target;
+    if (
+      transparentHttp &&
+      this.#opts.egressPolicy.decide(upstream.hostname, upstream.port, 'transparent-http') === 'refuse'
+    ) {
+      socket.end(egressRefusal(upstream.authority));
+      return;
+    }
     this.#opts.forwarder.upgrade(req, socket, head, upstream, raw);
   }
 

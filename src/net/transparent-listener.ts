@@ -14,6 +14,16 @@ export interface TransparentListenerOptions {
   readonly ownPorts: () => readonly number[];
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  /**
+   * The capture check's canary (capture/capture-verifier.ts), known once the port is bound: a
+   * connection whose original destination is the canary's goes to it, never upstream.
+   */
+  readonly canary?: () => CanaryReceiver | null;
+}
+
+export interface CanaryReceiver {
+  isCanary(destination: OriginalDestination): boolean;
+  accept(socket: Socket, destination: OriginalDestination): void;
 }
 
 /**
@@ -56,7 +66,9 @@ export class TransparentListener {
       this.#opts.logger.error({ err: error }, 'cannot read the original destination');
       destination = null;
     }
+    const canary = destination === null ? null : (this.#opts.canary?.() ?? null);
     if (destination === null) this.#refuse(socket, 'not_redirected');
+    else if (canary?.isCanary(destination)) canary.accept(socket, destination);
     else if (this.#isSelf(socket, destination)) this.#refuse(socket, 'destination_is_proxy');
     else if (this.#isOwnConnection(socket, destination)) this.#refuse(socket, 'self_loop');
     else this.#opts.accept(socket, destination);

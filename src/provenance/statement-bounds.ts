@@ -1,4 +1,5 @@
 import { ProvenanceProxyError } from '../errors.js';
+import { attempts, type EgressDecisionsSummary } from './egress-decisions.js';
 import {
   addCounts,
   type EgressHost,
@@ -68,6 +69,7 @@ interface Omissions {
   truncatedStrings: number;
   egressHosts: number;
   egressTunnels: number;
+  egressPolicyDestinations: number;
 }
 
 /**
@@ -103,6 +105,7 @@ function applyCaps(statement: InTotoStatement, caps: Caps): InTotoStatement {
     truncatedStrings: 0,
     egressHosts: 0,
     egressTunnels: 0,
+    egressPolicyDestinations: 0,
   };
   const shorten = (text: string, max: number): string => {
     if (text.length <= max) return text;
@@ -206,6 +209,8 @@ function capEgress(egress: ResourceDescriptor, max: number, omitted: Omissions):
   );
   omitted.egressHosts = hosts.dropped;
   omitted.egressTunnels = tunnels.dropped;
+  const decisions = capDecisions(a['policyDecisions'], max);
+  omitted.egressPolicyDestinations = decisions?.dropped ?? 0;
   return {
     ...egress,
     annotations: {
@@ -214,7 +219,31 @@ function capEgress(egress: ResourceDescriptor, max: number, omitted: Omissions):
       otherHosts: hosts.rest,
       unobservedTunnels: tunnels.kept,
       otherTunnels: tunnels.rest,
+      ...(decisions === null ? {} : { policyDecisions: decisions.value }),
     },
+  };
+}
+
+/** Keeps the `max` policy destinations with the most attempts, folding the others into `otherDestinations`. */
+function capDecisions(
+  value: unknown,
+  max: number,
+): { value: EgressDecisionsSummary; dropped: number } | null {
+  if (value === undefined || value === null) return null;
+  const summary = value as EgressDecisionsSummary;
+  const all = [...summary.destinations].sort((x, y) => attempts(y) - attempts(x));
+  const kept = all.slice(0, max).map((e) => ({ ...e, destination: shortAuthority(e.destination) }));
+  const dropped = all.slice(max);
+  return {
+    value: {
+      ...summary,
+      destinations: kept,
+      otherDestinations: {
+        count: summary.otherDestinations.count + dropped.length,
+        attempts: summary.otherDestinations.attempts + dropped.reduce((sum, e) => sum + attempts(e), 0),
+      },
+    },
+    dropped: dropped.length,
   };
 }
 

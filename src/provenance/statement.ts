@@ -4,6 +4,8 @@ import { formatDigestReference, formatRepository } from '../oci/reference.js';
 import { type BuildRecord, imageKey } from '../record/build-record.js';
 import { type ResolvedImage, resolveImages } from '../record/resolve-images.js';
 import { dedupeArtifacts, type ResolvedInputs, resolveInputs } from '../record/resolve-inputs.js';
+import type { CaptureSummary } from './capture-summary.js';
+import type { EgressDecisionsSummary } from './egress-decisions.js';
 import type { EgressSummary } from './egress-summary.js';
 import { boundStatement } from './statement-bounds.js';
 import {
@@ -57,6 +59,10 @@ export interface StatementContext {
   /** Epoch milliseconds; absent until the build is finalized. */
   readonly finishedOn?: number | null;
   readonly egress: EgressSummary;
+  /** How egress was captured and whether it is claimed complete (egress-summary `capture`). */
+  readonly capture?: CaptureSummary;
+  /** What the egress policy flagged or refused (egress-summary `policyDecisions`). */
+  readonly egressDecisions?: EgressDecisionsSummary;
 }
 
 /** A statement context that breaks its rules: a bug in the caller's wiring, found at start-up. */
@@ -307,6 +313,8 @@ function byproductsOf(
         unobservedTunnels: context.egress.unobservedTunnels,
         otherTunnels: context.egress.otherTunnels,
         blockedRequests: context.egress.blockedRequests,
+        ...(context.capture ? { capture: context.capture } : {}),
+        ...(context.egressDecisions ? { policyDecisions: context.egressDecisions } : {}),
       },
     },
   ];

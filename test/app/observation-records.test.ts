@@ -89,6 +89,17 @@ const SAMPLES: Record<Exclude<ObservationKind, 'oci'>, unknown> = {
   'push.settled': fromFixtureKind('push.settled'),
   'attestation.attached': fromFixtureKind('attestation.attached'),
   'journal.anchor': fromFixtureKind('journal.anchor'),
+  // Kinds newer than the fixture's writer (issue 10's egress policy and capture checks).
+  'egress.policy': {
+    at: 1,
+    hostname: 'elsewhere.test',
+    port: 443,
+    capturedBy: 'transparent-tls',
+    verdict: 'refuse',
+    rule: 'not in --egress-allow',
+  },
+  'capture.check': { at: 1, ok: true, ruleSetHash: 'sha256:00' },
+  'capture.forged': { at: 1, reason: 'wrong_hash' },
 };
 
 /** A real journal in a fresh directory, with a logger whose records the test reads. */

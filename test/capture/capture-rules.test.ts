@@ -61,8 +61,31 @@ t.test('rows: what each family redirects, exempts and drops', async (t) => {
   );
   // The DROP comes after every exemption, or the exemptions would be dead.
   t.equal(ipv4.expected.filter.at(-1), '-A PP_FILTER -p udp -j DROP');
-  t.equal(ipv4.expected.nat.indexOf('-A PP_OUTPUT -p tcp -j REDIRECT --to-ports 15001'), 3);
+  t.equal(ipv4.expected.nat.indexOf('-A PP_OUTPUT -p tcp -j REDIRECT --to-ports 15001'), 4);
 });
+
+t.test(
+  'the canary rule: ahead of the proxy UID exemption, its port named by the rest of the set',
+  async (t) => {
+    const rules = captureRuleSet(input);
+    const line = `-A PP_OUTPUT -d 192.0.2.254/32 -p tcp -m tcp --dport ${rules.canary.port} -j REDIRECT --to-ports 15001`;
+    const nat = rules.ipv4.expected.nat;
+    t.ok(nat.indexOf(line) >= 0, 'the canary is redirected');
+    t.ok(
+      nat.indexOf(line) < nat.indexOf('-A PP_OUTPUT -m owner --uid-owner 65532 -j RETURN'),
+      'the proxy UID cannot skip it',
+    );
+    t.ok(rules.canary.port >= 1024 && rules.canary.port < 65_024);
+    t.notOk(
+      rules.ipv6.expected.nat.some((l) => l.includes('192.0.2.254')),
+      'IPv4 only',
+    );
+    // Rules made for another UID or port send the proxy's canary to another port: it never arrives.
+    t.not(captureRuleSet({ ...input, proxyUid: 1000 }).canary.port, rules.canary.port);
+    t.not(captureRuleSet({ ...input, transparentPort: 15002 }).canary.port, rules.canary.port);
+    t.not(captureRuleSet({ ...input, resolvers: [] }).canary.port, rules.canary.port);
+  },
+);
 
 t.test('--check: applied rules pass; a rule ahead of a hook or an edited chain fails', async (t) => {
   const { ipv4 } = captureRuleSet(input);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import t from 'tap';
 import { startOrigin } from '../proxy/support/origin.js';
 import { startTestProxy } from '../proxy/support/proxy-harness.js';
@@ -9,13 +10,14 @@ async function decisions(
   verdict: string,
 ): Promise<number> {
   const text = await proxy.proxy.registry.metrics();
-  const line = text
+  // One line per capture path (explicit, connect, transparent-…): the sum.
+  return text
     .split('\n')
-    .find(
+    .filter(
       (l) =>
         l.startsWith('provenance_proxy_egress_policy_decisions_total') && l.includes(`verdict="${verdict}"`),
-    );
-  return line ? Number(line.split(' ').at(-1)) : 0;
+    )
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
 t.test(
@@ -65,3 +67,28 @@ t.test('audit: the same destination goes through and is flagged; open decides no
 t.test('an unknown policy is a start-up error', async (t) => {
   await t.rejects(startTestProxy(['--egress-policy', 'strict']), { code: 'ERR_INVALID_OPTION' });
 });
+
+t.test(
+  'enforce: an absolute-form Upgrade (WebSocket) is refused too, before any byte goes upstream',
+  async (t) => {
+    let connections = 0;
+    const origin = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => origin.close());
+    const port = (origin.address() as net.AddressInfo).port;
+    const proxy = await startTestProxy(['--egress-policy', 'enforce', '--egress-allow', 'allowed.test']);
+    t.teardown(() => proxy.close());
+    const client = net.connect(proxy.proxyPort, '127.0.0.1');
+    client.write(
+      `GET http://127.0.0.1:${port}/ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    let answer = '';
+    for await (const chunk of client) answer += chunk.toString();
+    t.match(answer, /^HTTP\/1\.1 403 .*x-provenance-proxy-error: egress_refused/s);
+    t.equal(connections, 0, 'nothing reached the destination');
+    t.equal(await decisions(proxy, 'refuse'), 1);
+  },
+);

@@ -144,7 +144,12 @@ t.test(
     t.equal(capture!.name, CAPTURE_NAME);
     t.same(capture!.securityContext!.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] });
     t.equal(capture!.restartPolicy, undefined, 'runs to completion before the sidecar starts');
-    t.match(capture!.args, ['capture-rules', '--apply', '--proxy-uid=65532', '--proxy-port=3128']);
+    // Arguments capture-rules accepts (it refuses unknown ones), and the port the sidecar listens on.
+    t.same(capture!.args, ['capture-rules', '--apply', '--proxy-uid=65532', '--transparent-port=15001']);
+    t.ok(
+      (sidecar!.args as string[]).includes('--transparent-listen=[::]:15001'),
+      'the sidecar takes the redirected TCP',
+    );
     t.equal(sidecar!.name, SIDECAR_NAME);
     t.same(sidecar!.securityContext!.capabilities, { drop: ['ALL'] }, 'the sidecar has no capability');
     const env = envOf(result.spec.containers[0]!);

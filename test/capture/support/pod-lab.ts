@@ -55,9 +55,22 @@ function must(args: string[]): string {
   return result.stdout;
 }
 
+export interface PodLabOptions {
+  /** More `run` arguments for the proxy (after --transparent-listen). */
+  readonly proxyArgs?: readonly string[];
+}
+
+/**
+ * Where the proxy's capture canary goes (capture-rules.ts CANARY_ADDRESS). The pod routes it to
+ * the registry namespace, which does not forward: without the rules a canary goes nowhere, as
+ * it would in a real pod, instead of failing at once for want of a route.
+ */
+export const CANARY_ADDRESS = '192.0.2.254';
+
 export async function startPodLab(
   name: string,
   teardown: (fn: () => Promise<void>) => void,
+  options: PodLabOptions = {},
 ): Promise<PodLab> {
   const id = randomBytes(3).toString('hex');
   const slice = 4 * (1 + (randomBytes(1)[0]! % 60));
@@ -121,6 +134,7 @@ export async function startPodLab(
   ] as const) {
     for (const command of commands) must(['ip', 'netns', 'exec', ns, ...command]);
   }
+  must(['ip', 'netns', 'exec', pod, 'ip', 'route', 'add', `${CANARY_ADDRESS}/32`, 'via', registryIp]);
   must(['ip', 'addr', 'add', `${hostSide}/30`, 'dev', `pph${id}`]);
   must(['ip', 'link', 'set', `pph${id}`, 'up']);
   await mkdir(`/etc/netns/${pod}`, { recursive: true });
@@ -196,7 +210,7 @@ export async function startPodLab(
       '--clear-groups',
     ],
     controlHost: podControlIp,
-    extraArgs: ['--transparent-listen', `0.0.0.0:${TRANSPARENT_PORT}`],
+    extraArgs: ['--transparent-listen', `0.0.0.0:${TRANSPARENT_PORT}`, ...(options.proxyArgs ?? [])],
   });
   must(['chmod', '-R', 'a+rX', join(proxyHome, 'trust')]);
   const build = (args: string[], env: Record<string, string> = {}) =>
