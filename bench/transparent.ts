@@ -179,6 +179,9 @@ async function startProxy(upstreamCa: string): Promise<{ child: ChildProcess; ca
       '127.0.0.1:0',
       '--transparent-listen',
       `[::]:${TRANSPARENT_PORT}`,
+      // No canary checks: their connections would run beside the measured ones.
+      '--capture-check-interval',
+      '0s',
       '--data-dir',
       data,
       '--upstream-ca',
