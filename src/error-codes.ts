@@ -42,6 +42,11 @@ export const ERROR_CODES = {
   },
   ERR_DATA_DIR_LOCKED: { meaning: 'another live process holds the data directory', retryable: true },
   ERR_CA: { meaning: 'the certificate authority could not be loaded or minted', retryable: false },
+  ERR_CONTROL_UNAVAILABLE: {
+    meaning: "the proxy's control server could not be reached, or refused the request",
+    retryable: true,
+    exit: 'unavailable',
+  },
   ERR_DESTINATION_REFUSED: {
     meaning: 'the destination policy refused the address a host resolved to',
     retryable: false,

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CA_COMMAND } from '../config/ca-table.js';
 import { formatHelp, parseOptions } from '../config/option-table.js';
+import { ProvenanceProxyError } from '../errors.js';
 import { mintCaPair } from '../tls/certificate-authority.js';
 
 export async function caCommand(argv: string[]): Promise<number> {
@@ -27,10 +28,16 @@ export async function caCommand(argv: string[]): Promise<number> {
   }
   const control = values.control;
   const url = new URL('/ca.pem', control);
+  // Typed, so the exit table says "unavailable" (3), as `report` does, not "internal" (1).
   const response = await fetch(url).catch((error: Error) => {
-    throw new Error(`cannot reach the control server at ${control}: ${error.message}`);
+    throw new ProvenanceProxyError(
+      'ERR_CONTROL_UNAVAILABLE',
+      `cannot reach the control server at ${control}: ${error.message}`,
+      { cause: error },
+    );
   });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  if (!response.ok)
+    throw new ProvenanceProxyError('ERR_CONTROL_UNAVAILABLE', `${url} answered ${response.status}`);
   process.stdout.write(await response.text());
   return 0;
 }

@@ -46,6 +46,13 @@ t.test('a broken journal is not an internal error (both were 1)', async (t) => {
   t.not(broken.code, EXIT.internal.status);
 });
 
+t.test('ca with an unreachable control server exits unavailable, not internal (was 1)', async (t) => {
+  // Port 1 on loopback: nothing listens there, the connection is refused at once.
+  const ca = await cli('ca', '--control', 'http://127.0.0.1:1');
+  t.equal(ca.code, EXIT.unavailable.status, ca.stderr.slice(0, 300));
+  t.match(ca.stderr, /cannot reach the control server at http:\/\/127\.0\.0\.1:1/);
+});
+
 t.test('every command answers a bad command line with the one usage status', async (t) => {
   const cases = [
     ['verify', '--no-such-flag'],
