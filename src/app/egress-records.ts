@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { CaptureEvent } from '../capture/capture-verifier.js';
 import type { RunOptions } from '../config/options.js';
 import { type ControlServer, json } from '../control/control-server.js';
-import type { EgressAttempt as HotPathEgressAttempt } from '../net/egress-policy.js';
+import type { EgressAttempt } from '../http/completed-exchange.js';
 import {
   CAPTURE_CHECK_KIND,
   CAPTURE_FORGED_KIND,
@@ -12,7 +12,6 @@ import {
 } from '../provenance/capture-summary.js';
 import {
   EGRESS_POLICY_KIND,
-  type EgressAttempt,
   EgressDecisions,
   type EgressDecisionsSummary,
   egressPolicyLine,
@@ -35,7 +34,7 @@ type EgressRecord = Extract<ObservationRecord, { kind: EgressRecordKind }>;
 export interface EgressRecords {
   /** Applies a journaled record at start (the replay stage reads and types it). */
   replay(record: EgressRecord): void;
-  onEgressDecision(attempt: HotPathEgressAttempt): void;
+  onEgressDecision(attempt: EgressAttempt): void;
   onCaptureEvent(event: CaptureEvent): void;
   /** What the statement context carries. */
   context(): { capture: CaptureSummary; egressDecisions: EgressDecisionsSummary };

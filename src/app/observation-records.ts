@@ -1,6 +1,6 @@
 import type { AttachedAttestation } from '../attest/attestation-sink.js';
 import type { DestinationRule } from '../errors.js';
-import type { TunnelRecord } from '../http/completed-exchange.js';
+import type { EgressAttempt, EgressCapture, TunnelRecord } from '../http/completed-exchange.js';
 import type { Journal } from '../journal/journal.js';
 import { ANCHOR_KIND } from '../journal/journal-anchor.js';
 import type { JournalEntry, JournalReceipt } from '../journal/journal-line.js';
@@ -17,7 +17,6 @@ import type { DestinationRefusal } from '../net/destination-policy.js';
 import type { OciEvent } from '../oci/events.js';
 import { PUSH_ATTEMPT_KIND, PUSH_SETTLED_KIND, type PushAttempt } from '../oci/push-attempts.js';
 import type { CaptureCheckLine } from '../provenance/capture-summary.js';
-import type { EgressAttempt, EgressCapture } from '../provenance/egress-decisions.js';
 import type { EgressHost } from '../provenance/egress-summary.js';
 import type { DsseEnvelope } from '../signing/envelope.js';
 

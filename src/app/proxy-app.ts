@@ -11,6 +11,7 @@ import { loadControlReadToken, loadOrCreateControlToken } from '../control/contr
 import { InvalidOptionError } from '../errors.js';
 import { CaptureBudget } from '../http/capture-budget.js';
 import {
+  type EgressAttempt,
   type ExchangePlanner,
   type ExchangeSink,
   NO_PLAN,
@@ -21,7 +22,7 @@ import { ExchangeForwarder } from '../http/exchange-forwarder.js';
 import { createUpstreamAgents } from '../http/upstream-agents.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { DestinationPolicy, type DestinationRefusal } from '../net/destination-policy.js';
-import { type EgressAttempt, EgressPolicy } from '../net/egress-policy.js';
+import { EgressPolicy } from '../net/egress-policy.js';
 import { ProxyListener } from '../net/proxy-listener.js';
 import { TransparentListener } from '../net/transparent-listener.js';
 import { CertificateAuthority } from '../tls/certificate-authority.js';

@@ -170,3 +170,30 @@ export interface TunnelRecord {
    */
   readonly upgrade?: string;
 }
+
+export type EgressPolicyMode = 'open' | 'audit' | 'enforce';
+
+/**
+ * How an attempt reached the proxy: an absolute-form request or a CONNECT on the proxy port,
+ * or a connection netfilter redirected, judged by its TLS SNI, its HTTP Host, or (neither) its
+ * original destination address.
+ */
+export type EgressCapture =
+  | 'explicit'
+  | 'connect'
+  | 'transparent-tls'
+  | 'transparent-http'
+  | 'transparent-blind';
+
+/**
+ * One attempt the egress policy (net/egress-policy.ts) flagged or refused, handed to the later
+ * stages: journaled as `egress.policy`, counted, listed in the statement.
+ */
+export interface EgressAttempt {
+  readonly at: number;
+  readonly hostname: string;
+  readonly port: number;
+  readonly capturedBy: EgressCapture;
+  readonly verdict: 'flag' | 'refuse';
+  readonly rule: string;
+}

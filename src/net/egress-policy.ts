@@ -1,18 +1,7 @@
 import { type HostPattern, matchesAny } from '../config/host-pattern.js';
+import type { EgressAttempt, EgressCapture, EgressPolicyMode } from '../http/completed-exchange.js';
 
-export type EgressPolicyMode = 'open' | 'audit' | 'enforce';
-export type EgressVerdict = 'allow' | 'flag' | 'refuse';
-/**
- * How the attempt reached the proxy: an absolute-form request or a CONNECT on the proxy port,
- * or a connection netfilter redirected, judged by its TLS SNI, its HTTP Host, or (neither) its
- * original destination address.
- */
-export type EgressCapture =
-  | 'explicit'
-  | 'connect'
-  | 'transparent-tls'
-  | 'transparent-http'
-  | 'transparent-blind';
+export type EgressVerdict = 'allow' | EgressAttempt['verdict'];
 
 /**
  * Decides on a destination (host or SNI name, port) before any byte goes upstream, the same
@@ -39,14 +28,4 @@ export class EgressPolicy {
     });
     return verdict;
   }
-}
-
-/** One flagged or refused attempt: journaled as `egress.policy`, counted, listed in the statement. */
-export interface EgressAttempt {
-  readonly at: number;
-  readonly hostname: string;
-  readonly port: number;
-  readonly capturedBy: EgressCapture;
-  readonly verdict: Exclude<EgressVerdict, 'allow'>;
-  readonly rule: string;
 }

@@ -1,24 +1,5 @@
+import type { EgressAttempt, EgressCapture, EgressPolicyMode } from '../http/completed-exchange.js';
 import { compareStrings } from '../record/compare.js';
-
-/**
- * The shape of the hot path's `EgressAttempt` (net/egress-policy.ts), restated here because the
- * provenance stage must not import the hot path (test/oci/import-boundaries.test.ts).
- */
-export type EgressPolicyMode = 'open' | 'audit' | 'enforce';
-export type EgressCapture =
-  | 'explicit'
-  | 'connect'
-  | 'transparent-tls'
-  | 'transparent-http'
-  | 'transparent-blind';
-export interface EgressAttempt {
-  readonly at: number;
-  readonly hostname: string;
-  readonly port: number;
-  readonly capturedBy: EgressCapture;
-  readonly verdict: 'refuse' | 'flag';
-  readonly rule: string;
-}
 
 /** Journal kind of one flagged or refused attempt (the complete list: the statement names the top ones). */
 export const EGRESS_POLICY_KIND = 'egress.policy';
