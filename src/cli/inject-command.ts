@@ -11,6 +11,7 @@ import { ConfigSource } from '../inject/config-source.js';
 import { type InjectionSource, planInjection } from '../inject/injection-plan.js';
 import { mintWebhookCertificates, serviceHosts } from '../inject/webhook-certificates.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { listenOn } from '../net/listen.js';
 
 const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
 const ROUTES: Record<string, InjectionSource> = { '/mutate/pod': 'pod', '/mutate/namespace': 'namespace' };
@@ -93,12 +94,7 @@ async function serve(opts: ServeOptions): Promise<number> {
       );
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.listen.port, opts.listen.host, resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.listen.port;
+  const { port } = await listenOn(server, opts.listen.port, opts.listen.host);
   log.info(
     {
       event: 'listening',

@@ -18,6 +18,7 @@ import {
   refusalBody,
 } from './destination-policy.js';
 import type { EgressPolicy } from './egress-policy.js';
+import { listenOn } from './listen.js';
 import type { OriginalDestination } from './original-destination.js';
 import { interceptTls } from './tls-interceptor.js';
 
@@ -103,13 +104,7 @@ export class ProxyListener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.#acceptor.once('error', reject);
-      this.#acceptor.listen(this.#opts.port, this.#opts.host, () => {
-        this.#acceptor.off('error', reject);
-        resolve(this.#acceptor.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.#acceptor, this.#opts.port, this.#opts.host);
   }
 
   get listening(): boolean {

@@ -2,6 +2,7 @@ import net, { type AddressInfo, isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { listenOn } from './listen.js';
 import { type OriginalDestination, originalDestination } from './original-destination.js';
 import { tcpSocketOwner } from './peer-owner.js';
 
@@ -35,6 +36,8 @@ export interface CanaryReceiver {
 export class TransparentListener {
   readonly #opts: TransparentListenerOptions;
   readonly #server: net.Server;
+  /** The proxy's own UID, read once: its connections must never arrive here (see #isOwnConnection). */
+  readonly #uid = process.getuid?.();
 
   constructor(opts: TransparentListenerOptions) {
     this.#opts = opts;
@@ -44,13 +47,7 @@ export class TransparentListener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#opts.port, this.#opts.host, () => {
-        this.#server.off('error', reject);
-        resolve(this.#server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.#server, this.#opts.port, this.#opts.host);
   }
 
   stopAccepting(): Promise<void> {
@@ -81,7 +78,7 @@ export class TransparentListener {
    * not trust its own CA). Refused at the first hop instead, and said loudly.
    */
   #isOwnConnection(socket: Socket, destination: OriginalDestination): boolean {
-    const uid = process.getuid?.();
+    const uid = this.#uid;
     if (uid === undefined || !socket.remoteAddress || !socket.remotePort) return false;
     const owner = tcpSocketOwner({ address: socket.remoteAddress, port: socket.remotePort }, destination);
     if (owner !== uid) return false;

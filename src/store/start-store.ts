@@ -3,6 +3,7 @@ import { type AddressInfo, isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { InvalidOptionError } from '../errors.js';
+import { listenOn } from '../net/listen.js';
 import { redactDatabaseUrl, type StoreDatabase } from './database.js';
 import { GrafeasService, type GrafeasServiceOptions } from './grafeas-service.js';
 import { createStoreRequestHandler } from './http-api.js';
@@ -77,13 +78,7 @@ export async function startStore(options: StoreOptions): Promise<RunningStore> {
     }),
   );
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.listen.port, options.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, options.listen.port, options.listen.host);
   } catch (error) {
     await db.close().catch(() => undefined);
     throw new InvalidOptionError(
