@@ -6,8 +6,7 @@ import { type RunningProxy, startProxy } from '../../support/proxy.js';
 import { configYaml } from '../../support/registry.js';
 import { stopChild } from '../../support/run-command.js';
 import { requireTool } from '../../support/tools.js';
-import { waitUntil } from '../../support/wait-until.js';
-import { type PodLab, PROXY_UID, TRANSPARENT_PORT } from './pod-lab.js';
+import { type PodLab, PROXY_UID, TRANSPARENT_PORT, waitForRegistry } from './pod-lab.js';
 
 /** Documentation prefix (RFC 3849), only on the lab's own veth between pod and registry. */
 export const POD_IP6 = '2001:db8:10::1';
@@ -47,23 +46,7 @@ export async function addIpv6Registry(
   );
   await log.close();
   teardown(() => stopChild(child));
-  await waitUntil(
-    async () =>
-      lab.inRegistry([
-        'curl',
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--cacert',
-        lab.ca.caCertPath,
-        '--resolve',
-        `${REGISTRY_HOSTNAME}:443:[${REGISTRY_IP6}]`,
-        `https://${REGISTRY_HOSTNAME}/v2/`,
-      ]).stdout === '200',
-    { what: `docker-registry on [${REGISTRY_IP6}]:443`, attempts: 100, intervalMs: 100 },
-  );
+  await waitForRegistry(lab.inRegistry, lab.ca.caCertPath, `[${REGISTRY_IP6}]`, 443);
   await writeFile(
     `/etc/netns/${lab.pod}/hosts`,
     `127.0.0.1 localhost\n${REGISTRY_IP6} ${REGISTRY_HOSTNAME}\n`,

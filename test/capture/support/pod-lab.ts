@@ -40,6 +40,36 @@ export interface PodLab {
   inPod(args: string[]): { status: number | null; stdout: string; stderr: string };
 }
 
+/**
+ * Waits until Debian's registry answers `/v2/` over TLS at `address` (an IPv6 literal in brackets),
+ * asked from inside the registry namespace.
+ */
+export async function waitForRegistry(
+  inRegistry: PodLab['inRegistry'],
+  caCertPath: string,
+  address: string,
+  port: number,
+): Promise<void> {
+  const authority = port === 443 ? REGISTRY_HOSTNAME : `${REGISTRY_HOSTNAME}:${port}`;
+  await waitUntil(
+    async () =>
+      inRegistry([
+        'curl',
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--cacert',
+        caCertPath,
+        '--resolve',
+        `${REGISTRY_HOSTNAME}:${port}:${address}`,
+        `https://${authority}/v2/`,
+      ]).stdout === '200',
+    { what: `docker-registry on ${address}:${port}`, attempts: 100, intervalMs: 100 },
+  );
+}
+
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
@@ -160,23 +190,7 @@ export async function startPodLab(
       }),
     );
     await log.close();
-    await waitUntil(
-      async () =>
-        inRegistry([
-          'curl',
-          '-sS',
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          '--cacert',
-          ca.caCertPath,
-          '--resolve',
-          `${REGISTRY_HOSTNAME}:${port}:${registryIp}`,
-          `https://${REGISTRY_HOSTNAME}:${port}/v2/`,
-        ]).stdout === '200',
-      { what: `docker-registry on ${registryIp}:${port}`, attempts: 100, intervalMs: 100 },
-    );
+    await waitForRegistry(inRegistry, ca.caCertPath, registryIp, port);
   }
 
   // The capture rules, applied by the real CLI in the pod, before the proxy starts.
